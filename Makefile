@@ -14,7 +14,7 @@ export GONOSUMDB := github.com/open-telemetry/opentelemetry-collector-contrib
 BUILD_INPUTS := $(shell find . -path ./data -prune -o -path ./bin -prune -o -path ./tests -prune -o -path ./internal/e2etest -prune -o -path ./.git -prune -o \
 	\( -name '*.go' ! -name '*_test.go' -o -name go.mod -o -name go.sum \) -print)
 
-.PHONY: build run test test-unit test-e2e validate lint generate clean
+.PHONY: build run test test-unit test-e2e validate lint generate clean bench
 
 build: $(BIN)
 
@@ -47,7 +47,7 @@ test-e2e: build
 
 # Every shipped config must pass `tfocol validate`, with the environment a deployment would set.
 validate: build
-	@set -e; set -a; . configs/validate.env; set +a; for c in configs/*.yaml; do \
+	@set -e; set -a; . configs/validate.env; TFOCOL_CONFIG_DIR=$(CURDIR)/configs; set +a; for c in configs/*.yaml; do \
 		echo "validate $$c"; ./$(BIN) validate --config $$c; done
 
 lint:
@@ -55,6 +55,10 @@ lint:
 		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	cd $(DIST) && $(GO) vet ./...
+
+# Side-by-side benchmark of the gateway and a stock pipeline (~10 min; BENCH_FLAGS=-quick for ~1 min).
+bench: build
+	$(GO) run ./cmd/tfocol-bench -build=false $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin

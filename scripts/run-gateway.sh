@@ -1,13 +1,23 @@
 #!/usr/bin/env bash
 # `make run`: a tfocol gateway on loopback with configs/gateway.yaml, state under ./data, plus a stand-in
 # backend (configs/dev-upstream.yaml) that receives what the gateway forwards and logs it to data/upstream.log.
+# On first start it mints a demo API key into data/keys.yaml; its id and secret go to data/demo-key.env (0600).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=./bin/tfocol
 export TFOCOL_DATA_DIR="${TFOCOL_DATA_DIR:-$PWD/data}"
+export TFOCOL_CONFIG_DIR="${TFOCOL_CONFIG_DIR:-$PWD/configs}"
+export TFOCOL_KEYS_FILE="${TFOCOL_KEYS_FILE:-$TFOCOL_DATA_DIR/keys.yaml}"
 export TFOCOL_UPSTREAM_ENDPOINT="${TFOCOL_UPSTREAM_ENDPOINT:-127.0.0.1:14317}"
+DEMO_WORKSPACE=4f1c2b7a-9d3e-4a61-8b2f-5c7d9e0a1b23
 mkdir -p "$TFOCOL_DATA_DIR"
+
+if [ ! -f "$TFOCOL_KEYS_FILE" ]; then
+  (umask 077 && "$BIN" keys new --workspace "$DEMO_WORKSPACE" --scopes traces,metrics,logs \
+      --description "make run demo key" --file "$TFOCOL_KEYS_FILE" --output env >"$TFOCOL_DATA_DIR/demo-key.env")
+  echo "TELEMETRYFLOW_WORKSPACE_ID=$DEMO_WORKSPACE" >>"$TFOCOL_DATA_DIR/demo-key.env"
+fi
 
 "$BIN" --config configs/dev-upstream.yaml >"$TFOCOL_DATA_DIR/upstream.log" 2>&1 &
 upstream=$!
@@ -15,14 +25,20 @@ trap 'kill "$upstream" 2>/dev/null || true' EXIT INT TERM
 
 cat <<MSG
 tfocol gateway starting on loopback (state in $TFOCOL_DATA_DIR).
-  OTLP gRPC   127.0.0.1:4317        OTLP/HTTP   http://127.0.0.1:4318
+  OTLP gRPC   127.0.0.1:4317          OTLP/HTTP   http://127.0.0.1:4318
   health      http://127.0.0.1:13133  spanmetrics http://127.0.0.1:8889/metrics
   own metrics http://127.0.0.1:8888/metrics
+  receipts    $TFOCOL_DATA_DIR/receipts (sealed hourly; check with: $BIN receipts verify --dir $TFOCOL_DATA_DIR/receipts)
   forwarded data is logged by the stand-in backend to $TFOCOL_DATA_DIR/upstream.log
 
-Send it some traces from another terminal:
-  go run github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen@v0.149.0 \\
-     traces --otlp-insecure --otlp-endpoint 127.0.0.1:4317 --traces 10
+Every request needs a TelemetryFlow key; a demo key is in $TFOCOL_DATA_DIR/demo-key.env.
+Send traces from another terminal:
+  . $TFOCOL_DATA_DIR/demo-key.env
+  go run github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen@v0.149.0 traces \\
+     --otlp-insecure --otlp-endpoint 127.0.0.1:4317 --traces 10 \\
+     --otlp-header X-TelemetryFlow-Key-ID=\\"\$TELEMETRYFLOW_API_KEY_ID\\" \\
+     --otlp-header X-TelemetryFlow-Key-Secret=\\"\$TELEMETRYFLOW_API_KEY_SECRET\\" \\
+     --otlp-header x-workspace-id=\\"\$TELEMETRYFLOW_WORKSPACE_ID\\"
   curl -s http://127.0.0.1:8889/metrics | grep traces_span_metrics_calls_total
 Press Ctrl-C to stop.
 

@@ -212,7 +212,7 @@ func (c *Collector) Command() (args []string, env []string) {
 	for k, v := range c.Ports.Env() {
 		env = append(env, k+"="+v)
 	}
-	env = append(env, "TFOCOL_DATA_DIR="+c.DataDir)
+	env = append(env, "TFOCOL_DATA_DIR="+c.DataDir, "TFOCOL_CONFIG_DIR="+filepath.Join(root, "configs"))
 	for k, v := range c.opts.Env {
 		env = append(env, k+"="+v)
 	}

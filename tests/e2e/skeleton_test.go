@@ -31,7 +31,7 @@ func validateEnv(t *testing.T) []string {
 			env = append(env, line)
 		}
 	}
-	return append(env, "TFOCOL_DATA_DIR="+t.TempDir())
+	return append(env, "TFOCOL_DATA_DIR="+t.TempDir(), "TFOCOL_CONFIG_DIR="+filepath.Join(e2etest.RepoRoot(t), "configs"))
 }
 
 func TestMakeBuildIsCached(t *testing.T) {
@@ -102,62 +102,45 @@ func TestComponentsListsTheDistribution(t *testing.T) {
 // The gateway accepts traces over gRPC and over HTTP with gzip, forwards them upstream, turns them into
 // spanmetrics on the Prometheus endpoint, and answers health checks.
 func TestGatewayTracesBecomeSpanmetrics(t *testing.T) {
-	upstream := e2etest.NewSink(t)
-	gw := e2etest.Start(t, e2etest.Options{
-		Configs: []string{"configs/gateway.yaml"},
-		Env: map[string]string{
-			"TFOCOL_UPSTREAM_ENDPOINT":          upstream.GRPCAddr,
-			"TFOCOL_SPANMETRICS_FLUSH_INTERVAL": "1s",
-		},
+	gw := e2etest.StartGateway(t, e2etest.Options{
+		Env: map[string]string{"TFOCOL_SPANMETRICS_FLUSH_INTERVAL": "1s"},
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	require.NoError(t, e2etest.SendSpansSDK(ctx, gw.GRPC(nil), "checkout-grpc", 7))
-	require.NoError(t, e2etest.SendSpansSDK(ctx, gw.HTTP(nil), "checkout-http", 5))
+	require.NoError(t, e2etest.SendSpansSDK(ctx, gw.GRPC(gw.Headers()), "checkout-grpc", 7))
+	require.NoError(t, e2etest.SendSpansSDK(ctx, gw.HTTP(gw.Headers()), "checkout-http", 5))
 
-	e2etest.Eventually(t, 20*time.Second, func() bool { return upstream.SpanCount() == 12 },
-		"upstream received %d spans, want 12", upstream.SpanCount())
+	e2etest.Eventually(t, 20*time.Second, func() bool { return gw.Upstream.SpanCount() == 12 },
+		"upstream received %d spans, want 12", gw.Upstream.SpanCount())
 
 	promURL := "http://" + gw.Ports.Prometheus + "/metrics"
 	calls := func(service string) float64 {
 		v, _ := e2etest.MetricSum(t, e2etest.Scrape(t, promURL), "traces_span_metrics_calls_total",
-			map[string]string{"service_name": service})
+			map[string]string{"service_name": service, "tfo_workspace_id": gw.Workspace})
 		return v
 	}
 	e2etest.Eventually(t, 20*time.Second, func() bool { return calls("checkout-grpc") == 7 && calls("checkout-http") == 5 },
 		"spanmetrics calls: grpc=%v http=%v, want 7 and 5", calls("checkout-grpc"), calls("checkout-http"))
+	// Per-request attributes (the correlation id) must not become series of their own.
+	require.NotContains(t, e2etest.Scrape(t, promURL), "correlation")
 
 	health := e2etest.Scrape(t, "http://"+gw.Ports.Health+"/")
 	require.Contains(t, health, "Server available")
 
-	own := gw.ScrapeMetrics(t)
-	accepted, ok := e2etest.MetricSum(t, own, "otelcol_receiver_accepted_spans_total", nil)
+	accepted, ok := e2etest.MetricSum(t, gw.ScrapeMetrics(t), "otelcol_receiver_accepted_spans_total", nil)
 	require.True(t, ok, "the collector's own metrics lack otelcol_receiver_accepted_spans_total")
 	require.Equal(t, 12.0, accepted)
 }
 
 // An agent forwards host metrics to a gateway. While the gateway is down the agent buffers on disk; the agent
-// is restarted during the outage; when the gateway is back everything buffered arrives.
+// is restarted during the outage; when the gateway is back everything buffered arrives, once.
 func TestAgentBuffersThroughGatewayOutageAndRestart(t *testing.T) {
-	upstream := e2etest.NewSink(t)
-	gw := e2etest.Start(t, e2etest.Options{
-		Name:    "gateway",
-		Configs: []string{"configs/gateway.yaml"},
-		Env:     map[string]string{"TFOCOL_UPSTREAM_ENDPOINT": upstream.GRPCAddr},
-	})
-	agent := e2etest.Start(t, e2etest.Options{
-		Name:    "agent",
-		Configs: []string{"configs/agent.yaml"},
-		Env: map[string]string{
-			"TELEMETRYFLOW_ENDPOINT":       gw.OTLPHTTPURL(),
-			"TELEMETRYFLOW_API_KEY_ID":     "tfk_e2e",
-			"TELEMETRYFLOW_API_KEY_SECRET": "tfs_e2e",
-			"TELEMETRYFLOW_AGENT_ID":       "host-e2e",
-			"TELEMETRYFLOW_WORKSPACE_ID":   "8c5d7f4e-3b2a-4c1d-9e8f-7a6b5c4d3e2f",
-			"TFOCOL_HOSTMETRICS_INTERVAL":  "1s",
-		},
-	})
+	gw := e2etest.StartGateway(t, e2etest.Options{})
+	env := gw.AgentEnv()
+	env["TFOCOL_HOSTMETRICS_INTERVAL"] = "1s"
+	agent := e2etest.Start(t, e2etest.Options{Name: "agent", Configs: []string{"configs/agent.yaml"}, Env: env})
+	upstream := gw.Upstream
 
 	hostMetricNames := func() map[string]bool {
 		names := map[string]bool{}
@@ -168,7 +151,8 @@ func TestAgentBuffersThroughGatewayOutageAndRestart(t *testing.T) {
 	}
 	e2etest.Eventually(t, 30*time.Second, func() bool {
 		n := hostMetricNames()
-		return n["system.cpu.time"] && n["system.memory.usage"] && n["system.network.io"] && n["system.cpu.load_average.1m"]
+		return n["system.cpu.time"] && n["system.memory.usage"] && n["system.network.io"] &&
+			n["system.cpu.load_average.1m"] && n["system.disk.io"] && n["system.filesystem.usage"] && n["system.processes.count"]
 	}, "host metrics did not reach the gateway's upstream: %v", hostMetricNames())
 
 	gw.Stop()
@@ -213,6 +197,7 @@ func TestAgentBuffersThroughGatewayOutageAndRestart(t *testing.T) {
 		return sdk >= perRequest*requests && host > 0
 	}, "buffered data did not arrive after the outage")
 
+	time.Sleep(2 * time.Second) // let any duplicate show up
 	sdk, host := outagePoints()
 	require.Equal(t, perRequest*requests, sdk, "SDK data points sent during the outage: lost or duplicated")
 	require.Positive(t, host, "no host metrics collected during the outage arrived")

@@ -1,0 +1,36 @@
+package metadata
+
+import (
+	"errors"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// TelemetryBuilder holds the connector's self-telemetry instruments.
+type TelemetryBuilder struct {
+	// EventRouterEvents counts log records by event type and outcome (routed, default, rejected, dropped).
+	EventRouterEvents metric.Int64Counter
+	// EventRouterRejections counts contract violations by event type and bounded reason.
+	EventRouterRejections metric.Int64Counter
+}
+
+// NewTelemetryBuilder creates the instruments from the component's meter provider.
+func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilder, error) {
+	meter := settings.MeterProvider.Meter(ScopeName)
+	var tb TelemetryBuilder
+	var err, errs error
+	tb.EventRouterEvents, err = meter.Int64Counter(
+		"tfocol_event_router_events",
+		metric.WithDescription("Log records seen by the event_router connector, by event type and outcome."),
+		metric.WithUnit("{event}"),
+	)
+	errs = errors.Join(errs, err)
+	tb.EventRouterRejections, err = meter.Int64Counter(
+		"tfocol_event_router_rejections",
+		metric.WithDescription("Events that violated their schema contract, by event type and reason."),
+		metric.WithUnit("{event}"),
+	)
+	errs = errors.Join(errs, err)
+	return &tb, errs
+}

@@ -1,0 +1,160 @@
+package tfoauthextension
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+)
+
+// idempotencyNamespace scopes the name-based Idempotency-Key UUIDs to tfocol.
+var idempotencyNamespace = uuid.MustParse("6f1c4c3e-5a0b-4f4e-9a55-7c7466636f6c")
+
+var errNotClient = errors.New("tfo_auth: key_id and key_secret must be configured to use this extension on an exporter")
+
+// clientHeaders are the headers every outgoing request carries, in lower case (gRPC metadata wants lower case;
+// HTTP canonicalises on Set).
+func (e *authExtension) clientHeaders() map[string]string {
+	h := map[string]string{
+		strings.ToLower(HeaderKeyID):     e.cfg.KeyID,
+		strings.ToLower(HeaderKeySecret): string(e.cfg.KeySecret),
+	}
+	if e.cfg.AgentID != "" {
+		h[strings.ToLower(HeaderAgentID)] = e.cfg.AgentID
+	}
+	if e.cfg.WorkspaceID != "" {
+		h[strings.ToLower(HeaderWorkspaceID)] = e.cfg.WorkspaceID
+	}
+	return h
+}
+
+// PerRPCCredentials implements extensionauth.GRPCClient.
+func (e *authExtension) PerRPCCredentials() (credentials.PerRPCCredentials, error) {
+	if !e.cfg.clientEnabled() {
+		return nil, errNotClient
+	}
+	return perRPCCredentials(e.clientHeaders()), nil
+}
+
+type perRPCCredentials map[string]string
+
+func (c perRPCCredentials) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return c, nil
+}
+
+// RequireTransportSecurity is false so agents can reach a gateway over plaintext inside a trusted network or
+// behind a TLS-terminating sidecar; configure TLS on the exporter everywhere else (see docs/security.md).
+func (c perRPCCredentials) RequireTransportSecurity() bool { return false }
+
+// RoundTripper implements extensionauth.HTTPClient.
+func (e *authExtension) RoundTripper(base http.RoundTripper) (http.RoundTripper, error) {
+	if !e.cfg.clientEnabled() {
+		return nil, errNotClient
+	}
+	return &roundTripper{base: base, ext: e, headers: e.clientHeaders()}, nil
+}
+
+type roundTripper struct {
+	base    http.RoundTripper
+	ext     *authExtension
+	headers map[string]string
+}
+
+func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	r := req.Clone(req.Context()) // a RoundTripper must not modify the caller's request
+	for k, v := range rt.headers {
+		r.Header.Set(k, v)
+	}
+	if rt.ext.cfg.IdempotencyKey && r.Header.Get(HeaderIdempotencyKey) == "" && r.Body != nil && r.Body != http.NoBody {
+		key, err := idempotencyKey(r, rt.ext.cfg.WorkspaceID)
+		if err != nil {
+			return nil, err
+		}
+		r.Header.Set(HeaderIdempotencyKey, key)
+	}
+	resp, err := rt.base.RoundTrip(r)
+	if err != nil || !rt.ext.cfg.RetryOnAuthFailure {
+		return resp, err
+	}
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		rt.ext.logRefused(zap.Int("http_status", resp.StatusCode), zap.String("url", r.URL.Redacted()))
+		// The OTLP/HTTP exporter drops data on 401/403; 503 makes it retry with backoff.
+		resp.StatusCode = http.StatusServiceUnavailable
+		resp.Status = "503 Service Unavailable (credentials refused)"
+	}
+	return resp, nil
+}
+
+// idempotencyKey derives a UUID from the request path, workspace and body, so the same payload sent again (a retry,
+// or a replay from the persistent queue after a restart) carries the same key.
+func idempotencyKey(r *http.Request, workspace string) (string, error) {
+	var body []byte
+	var err error
+	if r.GetBody != nil {
+		var rc io.ReadCloser
+		if rc, err = r.GetBody(); err != nil {
+			return "", err
+		}
+		body, err = io.ReadAll(rc)
+		_ = rc.Close()
+	} else {
+		body, err = io.ReadAll(r.Body)
+		_ = r.Body.Close()
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	}
+	if err != nil {
+		return "", err
+	}
+	name := make([]byte, 0, len(r.URL.Path)+len(workspace)+2+len(body))
+	name = append(name, r.URL.Path...)
+	name = append(name, 0)
+	name = append(name, workspace...)
+	name = append(name, 0)
+	name = append(name, body...)
+	// Version 8 (RFC 9562 custom) with SHA-256: a name-based UUID without SHA-1.
+	return uuid.NewHash(sha256.New(), idempotencyNamespace, name, 8).String(), nil
+}
+
+// GetGRPCClientOptions implements extensionmiddleware.GRPCClient (`middlewares: [{id: tfo_auth/agent}]` on an
+// otlp exporter). The OTLP gRPC exporter drops data on Unauthenticated/PermissionDenied; this interceptor turns
+// them into Unavailable so the data stays queued while the credentials are wrong.
+func (e *authExtension) GetGRPCClientOptions(context.Context) ([]grpc.DialOption, error) {
+	if !e.cfg.RetryOnAuthFailure {
+		return nil, nil
+	}
+	return []grpc.DialOption{grpc.WithChainUnaryInterceptor(
+		func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			err := invoker(ctx, method, req, reply, cc, opts...)
+			if c := status.Code(err); c == codes.Unauthenticated || c == codes.PermissionDenied {
+				e.logRefused(zap.String("grpc_code", c.String()), zap.String("method", method))
+				return status.Error(codes.Unavailable, "credentials refused by the server ("+c.String()+"): "+status.Convert(err).Message())
+			}
+			return err
+		})}, nil
+}
+
+// refusalLogInterval spaces out the refusal warning: the exporter retries every few seconds for as long as the
+// credentials stay wrong.
+const refusalLogInterval = 10 * time.Second
+
+func (e *authExtension) logRefused(fields ...zap.Field) {
+	now := time.Now().UnixNano()
+	last := e.lastRefusalLog.Load()
+	if now-last < int64(refusalLogInterval) || !e.lastRefusalLog.CompareAndSwap(last, now) {
+		return
+	}
+	e.logger.Warn("Gateway refused this agent's credentials; keeping the data queued and retrying. Check key_id, key_secret and workspace_id.",
+		append(fields, zap.String("key_id", e.cfg.KeyID))...)
+}

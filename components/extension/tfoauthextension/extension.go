@@ -1,0 +1,174 @@
+package tfoauthextension
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/extension"
+	"go.opentelemetry.io/collector/extension/extensionauth"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/tfocol/tfocol/components/extension/tfoauthextension/internal/filewatch"
+	"github.com/tfocol/tfocol/components/extension/tfoauthextension/internal/metadata"
+	"github.com/tfocol/tfocol/components/extension/tfoauthextension/keyfile"
+)
+
+var (
+	_ extension.Extension      = (*authExtension)(nil)
+	_ extensionauth.Server     = (*authExtension)(nil)
+	_ extensionauth.HTTPClient = (*authExtension)(nil)
+	_ extensionauth.GRPCClient = (*authExtension)(nil)
+)
+
+// Sources of credential files, as reported in the reload metrics.
+const (
+	sourceKeys          = "keys"
+	sourceJWTHMACSecret = "jwt_hmac_secret"
+	sourceJWTPublicKeys = "jwt_public_keys"
+)
+
+type authExtension struct {
+	cfg       *Config
+	logger    *zap.Logger
+	telemetry *metadata.TelemetryBuilder
+	now       func() time.Time
+
+	keys     atomic.Pointer[keyfile.Index] // nil when keys_file is not configured
+	jwt      *jwtVerifier                  // nil when jwt is not configured
+	throttle *throttle                     // nil when throttling is off
+
+	// files maps each watched path to its source and the digest of the content last seen (loaded or rejected),
+	// so an unchanged file is not parsed again and a broken one is reported once.
+	files   map[string]*watchedFile
+	watcher *filewatch.Watcher
+
+	lastRefusalLog atomic.Int64 // client side: unix nanos of the last "credentials refused" warning
+}
+
+type watchedFile struct {
+	source string
+	digest [sha256.Size]byte
+	seen   bool
+}
+
+func newAuthExtension(cfg *Config, set component.TelemetrySettings) (*authExtension, error) {
+	tb, err := metadata.NewTelemetryBuilder(set)
+	if err != nil {
+		return nil, err
+	}
+	e := &authExtension{cfg: cfg, logger: set.Logger, telemetry: tb, now: time.Now, files: map[string]*watchedFile{}}
+	if e.throttle, err = newThrottle(cfg.Throttle); err != nil {
+		return nil, err
+	}
+	if cfg.KeysFile != "" {
+		e.files[cfg.KeysFile] = &watchedFile{source: sourceKeys}
+	}
+	if cfg.JWT.HasValue() {
+		jc := cfg.JWT.Get()
+		if e.jwt, err = newJWTVerifier(*jc, func() time.Time { return e.now() }); err != nil {
+			return nil, err
+		}
+		if jc.HMACSecretFile != "" {
+			e.files[jc.HMACSecretFile] = &watchedFile{source: sourceJWTHMACSecret}
+		}
+		if jc.PublicKeysFile != "" {
+			e.files[jc.PublicKeysFile] = &watchedFile{source: sourceJWTPublicKeys}
+		}
+	}
+	return e, nil
+}
+
+// Start loads the credential files (failing start if one is unusable) and starts watching them.
+func (e *authExtension) Start(context.Context, component.Host) error {
+	if len(e.files) == 0 {
+		return nil
+	}
+	paths := make([]string, 0, len(e.files))
+	for path := range e.files {
+		if err := e.reload(path); err != nil {
+			return err
+		}
+		paths = append(paths, path)
+	}
+	e.watcher = filewatch.New(e.logger, paths, e.cfg.ReloadInterval, func(path string) {
+		if err := e.reload(path); err != nil {
+			e.logger.Error("Credential file could not be loaded; still using the previous credentials",
+				zap.String("file", path), zap.Error(err))
+		}
+	})
+	return e.watcher.Start()
+}
+
+// Shutdown stops watching. Requests in flight keep the credential set they loaded.
+func (e *authExtension) Shutdown(context.Context) error {
+	if e.watcher != nil {
+		e.watcher.Stop()
+	}
+	return nil
+}
+
+// reload reads path and, if its content changed, parses it and swaps it in atomically. On error the previous
+// credentials stay in place. Called from Start and then only from the watcher goroutine.
+func (e *authExtension) reload(path string) error {
+	wf := e.files[path]
+	data, readErr := os.ReadFile(path)
+	digest := sha256.Sum256(data)
+	if readErr != nil {
+		// A missing or unreadable file is reported once per distinct error, not on every poll.
+		digest = sha256.Sum256([]byte(readErr.Error()))
+	}
+	if wf.seen && digest == wf.digest {
+		return nil
+	}
+	wf.seen, wf.digest = true, digest
+	if readErr != nil {
+		return e.reloadFailed(wf, readErr)
+	}
+
+	switch wf.source {
+	case sourceKeys:
+		f, err := keyfile.Parse(data)
+		if err != nil {
+			return e.reloadFailed(wf, fmt.Errorf("%s: %w", path, err))
+		}
+		idx, err := keyfile.NewIndex(f)
+		if err != nil {
+			return e.reloadFailed(wf, fmt.Errorf("%s: %w", path, err))
+		}
+		e.keys.Store(idx)
+		e.logger.Info("Loaded API keys", zap.String("file", path), zap.Int("keys", idx.Len()))
+	case sourceJWTHMACSecret:
+		secret := bytes.TrimSpace(data)
+		if len(secret) < minHMACSecretLen {
+			return e.reloadFailed(wf, fmt.Errorf("%s: HS256 secret must be at least %d bytes", path, minHMACSecretLen))
+		}
+		e.jwt.setHMACSecret(bytes.Clone(secret))
+		e.logger.Info("Loaded JWT HS256 secret", zap.String("file", path))
+	case sourceJWTPublicKeys:
+		eds, rsas, err := parsePublicKeys(data)
+		if err != nil {
+			return e.reloadFailed(wf, fmt.Errorf("%s: %w", path, err))
+		}
+		e.jwt.setPublicKeys(eds, rsas)
+		e.logger.Info("Loaded JWT public keys", zap.String("file", path), zap.Int("ed25519", len(eds)), zap.Int("rsa", len(rsas)))
+	}
+	e.telemetry.TfocolAuthKeyReloads.Add(context.Background(), 1, sourceAttr(wf.source))
+	return nil
+}
+
+func (e *authExtension) reloadFailed(wf *watchedFile, err error) error {
+	e.telemetry.TfocolAuthKeyReloadFailures.Add(context.Background(), 1, sourceAttr(wf.source))
+	return err
+}
+
+func sourceAttr(source string) metric.AddOption {
+	return metric.WithAttributes(attribute.String("source", source))
+}
