@@ -36,14 +36,15 @@ $(OCB):
 run: build
 	@./scripts/run-gateway.sh
 
+# Unit and e2e tests; the reliability suite (tests/reliability) has its own target.
 test: build
-	$(GO) test -count=1 -timeout 40m ./...
+	$(GO) test -count=1 -timeout 40m $$($(GO) list ./... | grep -v /tests/reliability)
 
 test-unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /tests/)
 
 test-e2e: build
-	$(GO) test -count=1 -timeout 30m ./tests/...
+	$(GO) test -count=1 -timeout 30m ./tests/e2e/...
 
 # Every shipped config must pass `tfocol validate`, with the environment a deployment would set.
 validate: build

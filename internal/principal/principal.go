@@ -7,6 +7,7 @@ package principal
 import (
 	"context"
 	"slices"
+	"strings"
 
 	"go.opentelemetry.io/collector/client"
 )
@@ -73,9 +74,10 @@ func (p *Principal) GetAttributeNames() []string {
 	return []string{AttrKind, AttrSubject, AttrKeyID, AttrAgentID, AttrWorkspaces, AttrScopes}
 }
 
-// AllowsWorkspace reports whether the principal may write to workspace id ws.
+// AllowsWorkspace reports whether the principal may write to workspace id ws. Workspace ids are UUIDs, which
+// compare case-insensitively (a key file may spell one in upper case, a client in lower case).
 func (p *Principal) AllowsWorkspace(ws string) bool {
-	return slices.Contains(p.Workspaces, Wildcard) || slices.Contains(p.Workspaces, ws)
+	return slices.ContainsFunc(p.Workspaces, func(w string) bool { return w == Wildcard || strings.EqualFold(w, ws) })
 }
 
 // AllowsSignal reports whether the principal may ingest the signal (SignalTraces, ...).
