@@ -7,12 +7,14 @@ import (
 	"go.opentelemetry.io/collector/otelcol"
 
 	"github.com/tfocol/tfocol/internal/cli/keyscmd"
+	"github.com/tfocol/tfocol/internal/cli/receiptscmd"
 )
 
 // Commands returns the tfocol-specific subcommands.
 func Commands() []*cobra.Command {
 	return []*cobra.Command{
 		keyscmd.New(),
+		receiptscmd.New(),
 	}
 }
 

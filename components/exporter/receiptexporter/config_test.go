@@ -1,0 +1,52 @@
+package receiptexporter
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.opentelemetry.io/collector/confmap/xconfmap"
+
+	"github.com/tfocol/tfocol/components/exporter/receiptexporter/internal/metadata"
+)
+
+func TestLoadConfig(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	load := func(name string) (*Config, error) {
+		cfg := NewFactory().CreateDefaultConfig()
+		sub, err := cm.Sub(component.NewIDWithName(metadata.Type, name).String())
+		require.NoError(t, err)
+		require.NoError(t, sub.Unmarshal(cfg))
+		return cfg.(*Config), xconfmap.Validate(cfg)
+	}
+	def, err := load("")
+	require.NoError(t, err)
+	require.Equal(t, time.Hour, def.Interval)
+	require.Equal(t, time.Minute, def.Grace)
+	require.Equal(t, ModeBatch, def.Mode)
+	require.Equal(t, 5*time.Second, def.TraceThreshold)
+	require.Equal(t, "tfo.workspace.id", def.WorkspaceAttribute)
+
+	full, err := load("full")
+	require.NoError(t, err)
+	require.Equal(t, 15*time.Minute, full.Interval)
+	require.Equal(t, "/etc/tfocol/receipts-signing.key", full.SigningKeyFile)
+	require.Equal(t, "tenant.id", full.WorkspaceAttribute)
+	require.Equal(t, int64(32<<20), full.WALSegmentSize)
+
+	alerts, err := load("alerts")
+	require.NoError(t, err)
+	require.Equal(t, ModeAlerts, alerts.Mode)
+	require.Equal(t, []string{"BackupFailure", "PipelineFailure"}, alerts.AlertEvents)
+
+	_, err = load("bad_interval")
+	require.ErrorContains(t, err, "must divide 24h")
+	_, err = load("bad_mode")
+	require.ErrorContains(t, err, "mode must be")
+	_, err = load("no_directory")
+	require.ErrorContains(t, err, "directory must be set")
+}

@@ -1,0 +1,201 @@
+package receiptexporter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/tfocol/tfocol/components/exporter/receiptexporter/internal/metadata"
+	"github.com/tfocol/tfocol/internal/receipts"
+	"github.com/tfocol/tfocol/internal/receipts/merkle"
+	"github.com/tfocol/tfocol/internal/receipts/wal"
+)
+
+type receiptExporter struct {
+	cfg *Config
+	set exporter.Settings
+	now func() time.Time
+	eng atomic.Pointer[engine]
+}
+
+func newReceiptExporter(cfg *Config, set exporter.Settings) *receiptExporter {
+	return &receiptExporter{cfg: cfg, set: set, now: time.Now}
+}
+
+func (e *receiptExporter) start(ctx context.Context, host component.Host) error {
+	return e.startWith(ctx, host)
+}
+
+// startWith lets tests install engine hooks before recovery runs.
+func (e *receiptExporter) startWith(_ context.Context, _ component.Host, hooks ...func(*engine)) error {
+	tel, err := metadata.NewTelemetryBuilder(e.set.TelemetrySettings)
+	if err != nil {
+		return err
+	}
+	eng, err := newEngine(e.cfg, e.set.Logger, tel, e.now)
+	if err != nil {
+		return err
+	}
+	for _, h := range hooks {
+		h(eng)
+	}
+	if err := eng.open(); err != nil {
+		_ = eng.close()
+		return err
+	}
+	e.eng.Store(eng)
+	go eng.run()
+	return nil
+}
+
+func (e *receiptExporter) shutdown(context.Context) error {
+	eng := e.eng.Swap(nil)
+	if eng == nil {
+		return nil
+	}
+	close(eng.stop)
+	<-eng.stopped
+	return eng.close()
+}
+
+var errAlertsOnlyLogs = errors.New("receipt exporter in alerts mode accepts only logs (failure events)")
+
+// toStatus turns engine failures into retryable Unavailable errors for OTLP clients.
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return status.Error(codes.Unavailable, err.Error())
+}
+
+func (e *receiptExporter) submit(ctx context.Context, signal uint8, raw []byte, recs []receipts.Record, alerts bool) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	eng := e.eng.Load()
+	if eng == nil {
+		return status.Error(codes.Unavailable, "receipt exporter not started")
+	}
+	return toStatus(eng.submit(ctx, &request{signal: signal, raw: raw, records: recs, alerts: alerts}))
+}
+
+// hashedRecords collects the records of a request with their leaf hashes, computed on the caller's goroutine so
+// concurrent requests use all cores before they meet in the single-writer commit loop.
+func hashedRecords(encode func(func(receipts.Record) error) error) ([]receipts.Record, error) {
+	var recs []receipts.Record
+	err := encode(func(r receipts.Record) error {
+		r.LeafHash = merkle.BLAKE3.HashLeaf(r.Leaf)
+		recs = append(recs, r)
+		return nil
+	})
+	return recs, err
+}
+
+// decodeRequest derives the records of a WAL entry's request bytes (replay). Live ingest encodes the pdata it was
+// handed instead, which is the same as long as a protobuf round trip is lossless; either way each record's leaf
+// is produced once and its batch file and Merkle root are computed from those same bytes.
+func decodeRequest(signal uint8, raw []byte, wsAttr string) ([]receipts.Record, error) {
+	var recs []receipts.Record
+	add := func(r receipts.Record) error {
+		r.LeafHash = merkle.BLAKE3.HashLeaf(r.Leaf)
+		recs = append(recs, r)
+		return nil
+	}
+	switch signal {
+	case wal.SignalLogs:
+		ld, err := (&plog.ProtoUnmarshaler{}).UnmarshalLogs(raw)
+		if err != nil {
+			return nil, err
+		}
+		return recs, receipts.EncodeLogs(ld, wsAttr, add)
+	case wal.SignalMetrics:
+		md, err := (&pmetric.ProtoUnmarshaler{}).UnmarshalMetrics(raw)
+		if err != nil {
+			return nil, err
+		}
+		return recs, receipts.EncodeMetrics(md, wsAttr, add)
+	case wal.SignalTraces:
+		td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(raw)
+		if err != nil {
+			return nil, err
+		}
+		return recs, receipts.EncodeTraces(td, wsAttr, add)
+	}
+	return nil, fmt.Errorf("unknown signal %d", signal)
+}
+
+func (e *receiptExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
+	if e.cfg.Mode == ModeAlerts {
+		var recs []receipts.Record
+		err := receipts.EncodeLogs(ld, e.cfg.WorkspaceAttribute, func(r receipts.Record) error {
+			if slices.Contains(e.cfg.AlertEvents, r.Info.EventName) {
+				recs = append(recs, r)
+			}
+			return nil
+		})
+		if err != nil {
+			return consumererror.NewPermanent(err)
+		}
+		return e.submit(ctx, wal.SignalLogs, nil, recs, true)
+	}
+	raw, err := (&plog.ProtoMarshaler{}).MarshalLogs(ld)
+	if err != nil {
+		return consumererror.NewPermanent(err)
+	}
+	recs, err := hashedRecords(func(fn func(receipts.Record) error) error {
+		return receipts.EncodeLogs(ld, e.cfg.WorkspaceAttribute, fn)
+	})
+	if err != nil {
+		return consumererror.NewPermanent(err)
+	}
+	return e.submit(ctx, wal.SignalLogs, raw, recs, false)
+}
+
+func (e *receiptExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error {
+	if e.cfg.Mode == ModeAlerts {
+		return consumererror.NewPermanent(errAlertsOnlyLogs)
+	}
+	raw, err := (&pmetric.ProtoMarshaler{}).MarshalMetrics(md)
+	if err != nil {
+		return consumererror.NewPermanent(err)
+	}
+	recs, err := hashedRecords(func(fn func(receipts.Record) error) error {
+		return receipts.EncodeMetrics(md, e.cfg.WorkspaceAttribute, fn)
+	})
+	if err != nil {
+		return consumererror.NewPermanent(err)
+	}
+	return e.submit(ctx, wal.SignalMetrics, raw, recs, false)
+}
+
+func (e *receiptExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
+	if e.cfg.Mode == ModeAlerts {
+		return consumererror.NewPermanent(errAlertsOnlyLogs)
+	}
+	raw, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+	if err != nil {
+		return consumererror.NewPermanent(err)
+	}
+	recs, err := hashedRecords(func(fn func(receipts.Record) error) error {
+		return receipts.EncodeTraces(td, e.cfg.WorkspaceAttribute, fn)
+	})
+	if err != nil {
+		return consumererror.NewPermanent(err)
+	}
+	return e.submit(ctx, wal.SignalTraces, raw, recs, false)
+}

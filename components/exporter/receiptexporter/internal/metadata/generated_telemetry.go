@@ -1,0 +1,40 @@
+package metadata
+
+import (
+	"errors"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// TelemetryBuilder holds the receipt exporter's own metrics.
+type TelemetryBuilder struct {
+	ReceiptRecordsAccepted metric.Int64Counter
+	ReceiptWindowsSealed   metric.Int64Counter
+	ReceiptSealDuration    metric.Float64Histogram
+	ReceiptWalBytes        metric.Int64Gauge
+	ReceiptFsyncLatency    metric.Float64Histogram
+}
+
+// NewTelemetryBuilder creates the instruments from the component's meter provider.
+func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilder, error) {
+	m := settings.MeterProvider.Meter(ScopeName)
+	var tb TelemetryBuilder
+	var err, e error
+	tb.ReceiptRecordsAccepted, e = m.Int64Counter("tfocol_receipt_records_accepted",
+		metric.WithDescription("Records made durable in the receipt WAL (or alert receipts written)."), metric.WithUnit("{record}"))
+	err = errors.Join(err, e)
+	tb.ReceiptWindowsSealed, e = m.Int64Counter("tfocol_receipt_windows_sealed",
+		metric.WithDescription("Receipts sealed (windows, significant traces, alerts)."), metric.WithUnit("{receipt}"))
+	err = errors.Join(err, e)
+	tb.ReceiptSealDuration, e = m.Float64Histogram("tfocol_receipt_seal_duration",
+		metric.WithDescription("Time to seal one window: batch file, receipt line, ROOT."), metric.WithUnit("s"))
+	err = errors.Join(err, e)
+	tb.ReceiptWalBytes, e = m.Int64Gauge("tfocol_receipt_wal_bytes",
+		metric.WithDescription("Bytes held in WAL segments."), metric.WithUnit("By"))
+	err = errors.Join(err, e)
+	tb.ReceiptFsyncLatency, e = m.Float64Histogram("tfocol_receipt_fsync_latency",
+		metric.WithDescription("Latency of one WAL group commit (write + fsync)."), metric.WithUnit("s"))
+	err = errors.Join(err, e)
+	return &tb, err
+}

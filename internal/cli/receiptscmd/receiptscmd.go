@@ -1,0 +1,479 @@
+// Package receiptscmd implements `tfocol receipts`: create signing keys, verify receipt directories offline,
+// and produce and check inclusion and consistency proofs. It shares every format with the receipt exporter
+// through internal/receipts.
+package receiptscmd
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/tfocol/tfocol/internal/receipts"
+	"github.com/tfocol/tfocol/internal/receipts/checkpoint"
+)
+
+// New returns the `receipts` command.
+func New() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "receipts",
+		Short: "Verify and inspect receipt exporter output offline",
+		Long: "Work with the files written by the receipt exporter: hash-chained receipt logs\n" +
+			"(receipts/observability/observability_events.jsonl), BLAKE3 Merkle-rooted batch files and signed\n" +
+			"ROOT.observability.txt checkpoints. See docs/receipts.md for the formats.",
+	}
+	cmd.AddCommand(keygenCmd(), verifyCmd(), proveCmd(), checkProofCmd(), consistencyCmd(), showCmd(), listCmd())
+	return cmd
+}
+
+func keygenCmd() *cobra.Command {
+	var name, out string
+	cmd := &cobra.Command{
+		Use:   "keygen",
+		Short: "Write an ed25519 ROOT signing key (for signing_key_file) and print its verifier key",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			skey, vkey, err := checkpoint.GenerateKey(name)
+			if err != nil {
+				return err
+			}
+			f, err := os.OpenFile(out, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+			if err != nil {
+				return fmt.Errorf("writing signing key: %w", err)
+			}
+			if _, err := fmt.Fprintln(f, skey); err != nil {
+				f.Close()
+				return err
+			}
+			if err := f.Close(); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "signing key written to %s (keep it secret); verifier key:\n", out)
+			fmt.Fprintln(cmd.OutOrStdout(), vkey)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "tfocol-receipts", "key name recorded in signatures")
+	cmd.Flags().StringVar(&out, "out", "receipts-signing.key", "file to create for the signing key (never overwritten)")
+	return cmd
+}
+
+// loadVerifier accepts a verifier key or a file holding one.
+func loadVerifier(k string) (note.Verifier, error) {
+	if k == "" {
+		return nil, nil
+	}
+	if raw, err := os.ReadFile(k); err == nil {
+		k = string(raw)
+	}
+	v, err := checkpoint.NewVerifier(k)
+	if err != nil {
+		return nil, fmt.Errorf("--pubkey: %w", err)
+	}
+	return v, nil
+}
+
+func verifyCmd() *cobra.Command {
+	var dir, pubkey, origin string
+	cmd := &cobra.Command{
+		Use:   "verify",
+		Short: "Re-hash batch files, recompute Merkle roots, the receipt chain and ROOT, and check its signature",
+		Long: "Verify one scroll directory, or every workspace scroll under an exporter directory. On failure it\n" +
+			"names the file and the receipt line or record index and exits non-zero.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			v, err := loadVerifier(pubkey)
+			if err != nil {
+				return err
+			}
+			scrolls, err := receipts.FindScrolls(dir)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			var failed []error
+			for _, s := range scrolls {
+				start := time.Now()
+				rep, err := receipts.VerifyScroll(s, receipts.VerifyOptions{Verifier: v, OriginPrefix: origin})
+				if err != nil {
+					failed = append(failed, fmt.Errorf("%s: %w", s, err))
+					fmt.Fprintf(out, "FAIL %s: %v\n", s, err)
+					continue
+				}
+				sig := "unsigned"
+				switch {
+				case rep.Verified:
+					sig = "signature verified"
+				case rep.Signed:
+					sig = "signed, signature NOT checked (no --pubkey)"
+				}
+				fmt.Fprintf(out, "OK   %s: %d receipts, %d records, origin %q, %s (%s)\n", s, rep.Receipts, rep.Records,
+					rep.Origin, sig, time.Since(start).Round(time.Millisecond))
+				for _, u := range rep.Unsealed {
+					fmt.Fprintf(out, "     note: %s is not referenced by any receipt (left by a crash before sealing; the exporter rewrites it)\n", u)
+				}
+			}
+			if len(failed) > 0 {
+				return errors.Join(failed...)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "", "scroll directory or exporter directory (required)")
+	cmd.Flags().StringVar(&pubkey, "pubkey", "", "verifier key (or file with it); ROOT must then carry a valid signature")
+	cmd.Flags().StringVar(&origin, "origin", receipts.DefaultOriginPrefix, "expected checkpoint origin prefix (the exporter's origin setting)")
+	_ = cmd.MarkFlagRequired("dir")
+	return cmd
+}
+
+// resolveScroll finds the scroll holding receipt id under dir (itself a scroll or an exporter directory).
+func resolveScroll(dir, id string) (string, error) {
+	scrolls, err := receipts.FindScrolls(dir)
+	if err != nil {
+		return "", err
+	}
+	var found []string
+	for _, s := range scrolls {
+		lines, err := receipts.ScrollLines(s)
+		if err != nil {
+			continue
+		}
+		if _, _, err := receipts.FindReceipt(lines, id); err == nil {
+			found = append(found, s)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return "", fmt.Errorf("no receipt %q under %s", id, dir)
+	case 1:
+		return found[0], nil
+	default:
+		return "", fmt.Errorf("receipt %q exists in several workspaces (%s); pass a workspace scroll directory as --dir", id, strings.Join(found, ", "))
+	}
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func proveCmd() *cobra.Command {
+	var dir, id string
+	var index uint64
+	cmd := &cobra.Command{
+		Use:   "prove",
+		Short: "Print an inclusion proof (JSON) for record --index of receipt --receipt, up to the current ROOT",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := resolveScroll(dir, id)
+			if err != nil {
+				return err
+			}
+			p, err := receipts.BuildInclusionProof(s, id, index)
+			if err != nil {
+				return err
+			}
+			return writeJSON(cmd.OutOrStdout(), p)
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", ".", "scroll or exporter directory")
+	cmd.Flags().StringVar(&id, "receipt", "", "receipt id (required)")
+	cmd.Flags().Uint64Var(&index, "index", 0, "record index inside the receipt's batch (0-based)")
+	_ = cmd.MarkFlagRequired("receipt")
+	return cmd
+}
+
+func readArg(args []string) ([]byte, error) {
+	if len(args) == 0 || args[0] == "-" {
+		return io.ReadAll(os.Stdin)
+	}
+	return os.ReadFile(args[0])
+}
+
+func checkProofCmd() *cobra.Command {
+	var pubkey string
+	cmd := &cobra.Command{
+		Use:   "check-proof [PROOF.json|-]",
+		Short: "Verify an inclusion proof: record → receipt Merkle root → receipt line → ROOT (→ signature)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			v, err := loadVerifier(pubkey)
+			if err != nil {
+				return err
+			}
+			raw, err := readArg(args)
+			if err != nil {
+				return err
+			}
+			p, err := receipts.ParseInclusionProof(raw)
+			if err != nil {
+				return err
+			}
+			cp, err := receipts.CheckInclusionProof(p, v)
+			if err != nil {
+				return fmt.Errorf("proof rejected: %w", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "OK record %d of %s is committed by checkpoint %q size %d", p.LeafIndex, p.ReceiptID, cp.Origin, cp.Size)
+			if cp.Verified {
+				fmt.Fprint(cmd.OutOrStdout(), " (signature verified)")
+			}
+			fmt.Fprintln(cmd.OutOrStdout())
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&pubkey, "pubkey", "", "verifier key (or file); the checkpoint must then be signed by it")
+	return cmd
+}
+
+func readCheckpoint(path string, v note.Verifier) (checkpoint.Checkpoint, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return checkpoint.Checkpoint{}, err
+	}
+	f, err := checkpoint.Parse(raw, v)
+	if err != nil {
+		return checkpoint.Checkpoint{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return f.Checkpoint, nil
+}
+
+func consistencyCmd() *cobra.Command {
+	var dir, proofFile, pubkey string
+	cmd := &cobra.Command{
+		Use:   "consistency OLD_ROOT NEW_ROOT",
+		Short: "Prove (with --dir) or check (with --proof) that NEW_ROOT's receipt log extends OLD_ROOT's",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			v, err := loadVerifier(pubkey)
+			if err != nil {
+				return err
+			}
+			oldCP, err := readCheckpoint(args[0], v)
+			if err != nil {
+				return err
+			}
+			newCP, err := readCheckpoint(args[1], v)
+			if err != nil {
+				return err
+			}
+			var p *receipts.ConsistencyProof
+			switch {
+			case proofFile != "":
+				raw, err := os.ReadFile(proofFile)
+				if err != nil {
+					return err
+				}
+				if p, err = receipts.ParseConsistencyProof(raw); err != nil {
+					return err
+				}
+			case dir != "":
+				if p, err = receipts.BuildConsistencyProof(dir, oldCP, newCP); err != nil {
+					return err
+				}
+			default:
+				return errors.New("pass --dir (scroll directory to build the proof from) or --proof (proof JSON to check)")
+			}
+			if err := receipts.CheckConsistencyProof(p, oldCP, newCP); err != nil {
+				return fmt.Errorf("NOT consistent: %w", err)
+			}
+			if proofFile == "" {
+				return writeJSON(cmd.OutOrStdout(), p)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "OK size %d extends size %d\n", newCP.Size, oldCP.Size)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "", "workspace scroll directory holding the receipt log")
+	cmd.Flags().StringVar(&proofFile, "proof", "", "consistency proof JSON to check instead of building one")
+	cmd.Flags().StringVar(&pubkey, "pubkey", "", "verifier key (or file); both checkpoints must be signed by it")
+	return cmd
+}
+
+type listed struct {
+	scroll string
+	r      *receipts.Receipt
+}
+
+func loadAll(dir string) ([]listed, error) {
+	scrolls, err := receipts.FindScrolls(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []listed
+	for _, s := range scrolls {
+		lines, err := receipts.ScrollLines(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s, err)
+		}
+		for i, l := range lines {
+			r, err := receipts.ParseReceipt(l)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %s line %d: %w", s, receipts.ReceiptsFile, i+1, err)
+			}
+			out = append(out, listed{scroll: s, r: r})
+		}
+	}
+	return out, nil
+}
+
+func parseTimeFlag(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("time %q: use RFC 3339 or YYYY-MM-DD", s)
+}
+
+// receiptTime is the time list filters on: the window start for batches, the event time or seal time otherwise.
+func receiptTime(r *receipts.Receipt) time.Time {
+	s := r.Timestamp
+	if r.Period != nil {
+		s = r.Period.Start
+	} else if r.EventTime != "" {
+		s = r.EventTime
+	}
+	t, _ := time.Parse(time.RFC3339Nano, s)
+	return t
+}
+
+func listCmd() *cobra.Command {
+	var dir, typ, from, to string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List receipts, optionally by --type and time range [--from, --to)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fromT, err := parseTimeFlag(from)
+			if err != nil {
+				return err
+			}
+			toT, err := parseTimeFlag(to)
+			if err != nil {
+				return err
+			}
+			all, err := loadAll(dir)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "WORKSPACE\tSEQ\tTYPE\tID\tTIME\tRECORDS\tSTORAGE")
+			for _, l := range all {
+				r := l.r
+				if typ != "" && r.Type != typ {
+					continue
+				}
+				t := receiptTime(r)
+				if (!fromT.IsZero() && t.Before(fromT)) || (!toT.IsZero() && !t.Before(toT)) {
+					continue
+				}
+				storage := r.StoragePath
+				if storage == "" {
+					storage = "(embedded)"
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%d\t%s\n", r.Workspace, r.Seq, r.Type, r.ID, receipts.FormatTime(t), r.LeafCount, storage)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", ".", "scroll or exporter directory")
+	cmd.Flags().StringVar(&typ, "type", "", "receipt type, e.g. obs_log_batch")
+	cmd.Flags().StringVar(&from, "from", "", "earliest time (inclusive), RFC 3339 or YYYY-MM-DD")
+	cmd.Flags().StringVar(&to, "to", "", "latest time (exclusive), RFC 3339 or YYYY-MM-DD")
+	return cmd
+}
+
+func showCmd() *cobra.Command {
+	var dir, id string
+	var records bool
+	cmd := &cobra.Command{
+		Use:   "show",
+		Short: "Print receipts as JSON (all, or --receipt ID); --records also prints its records as OTLP JSON",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			all, err := loadAll(dir)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			shown := 0
+			for _, l := range all {
+				if id != "" && l.r.ID != id {
+					continue
+				}
+				shown++
+				if err := writeJSON(out, l.r); err != nil {
+					return err
+				}
+				if records {
+					if err := printRecords(out, l.scroll, l.r); err != nil {
+						return err
+					}
+				}
+			}
+			if id != "" && shown == 0 {
+				return fmt.Errorf("no receipt %q under %s", id, dir)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", ".", "scroll or exporter directory")
+	cmd.Flags().StringVar(&id, "receipt", "", "receipt id")
+	cmd.Flags().BoolVar(&records, "records", false, "also print the receipt's records as OTLP JSON, one per line")
+	return cmd
+}
+
+func printRecords(w io.Writer, scroll string, r *receipts.Receipt) error {
+	leaves, err := receipts.ReceiptLeaves(scroll, r)
+	if err != nil {
+		return fmt.Errorf("%s: %w", filepath.Join(scroll, r.StoragePath), err)
+	}
+	for i, leaf := range leaves {
+		var js []byte
+		switch r.Type {
+		case receipts.TypeLogBatch, receipts.TypeAlertFired:
+			ld, err := (&plog.ProtoUnmarshaler{}).UnmarshalLogs(leaf)
+			if err == nil {
+				js, err = (&plog.JSONMarshaler{}).MarshalLogs(ld)
+			}
+			if err != nil {
+				return fmt.Errorf("record %d: %w", i, err)
+			}
+		case receipts.TypeMetricSnapshot:
+			md, err := (&pmetric.ProtoUnmarshaler{}).UnmarshalMetrics(leaf)
+			if err == nil {
+				js, err = (&pmetric.JSONMarshaler{}).MarshalMetrics(md)
+			}
+			if err != nil {
+				return fmt.Errorf("record %d: %w", i, err)
+			}
+		default:
+			td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(leaf)
+			if err == nil {
+				js, err = (&ptrace.JSONMarshaler{}).MarshalTraces(td)
+			}
+			if err != nil {
+				return fmt.Errorf("record %d: %w", i, err)
+			}
+		}
+		if _, err := fmt.Fprintf(w, "%s\n", js); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,76 @@
+package receipts
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// SyncDir fsyncs a directory so renames and creations inside it survive a crash.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// MkdirAllDurable creates dir and fsyncs every parent whose entry it created.
+func MkdirAllDurable(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := MkdirAllDurable(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil && !os.IsExist(err) {
+		return err
+	}
+	return SyncDir(parent)
+}
+
+// WriteFileAtomic replaces path with data: write a temporary file, fsync, rename over path, fsync the directory.
+func WriteFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := MkdirAllDurable(dir); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return RenameDurable(tmp.Name(), path)
+}
+
+// RenameDurable renames an fsynced file into place and fsyncs both directories.
+func RenameDurable(from, to string) error {
+	if err := MkdirAllDurable(filepath.Dir(to)); err != nil {
+		return err
+	}
+	if err := os.Rename(from, to); err != nil {
+		return err
+	}
+	if err := SyncDir(filepath.Dir(to)); err != nil {
+		return fmt.Errorf("fsync %s: %w", filepath.Dir(to), err)
+	}
+	if filepath.Dir(from) != filepath.Dir(to) {
+		return SyncDir(filepath.Dir(from))
+	}
+	return nil
+}
