@@ -20,6 +20,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/tfocol/tfocol/internal/httpstatus"
 )
 
 // Signal names.
@@ -269,7 +271,7 @@ func (s *Sink) handleHTTP(signal string) http.HandlerFunc {
 			return
 		}
 		if err := s.accept(req, record); err != nil {
-			http.Error(w, err.Error(), httpStatus(status.Code(err)))
+			http.Error(w, err.Error(), httpstatus.FromGRPC(status.Code(err)))
 			return
 		}
 		w.Header().Set("Content-Type", "application/x-protobuf")
@@ -287,21 +289,4 @@ func unmarshal(req protoJSONUnmarshaler, data []byte, isJSON bool) error {
 		return req.UnmarshalJSON(data)
 	}
 	return req.UnmarshalProto(data)
-}
-
-// httpStatus maps a gRPC code to the HTTP status an OTLP/HTTP server answers with.
-func httpStatus(c codes.Code) int {
-	switch c {
-	case codes.InvalidArgument:
-		return http.StatusBadRequest
-	case codes.Unauthenticated:
-		return http.StatusUnauthorized
-	case codes.PermissionDenied:
-		return http.StatusForbidden
-	case codes.ResourceExhausted:
-		return http.StatusTooManyRequests
-	case codes.Unavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
 }

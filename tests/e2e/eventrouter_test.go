@@ -25,24 +25,6 @@ const erOverlay = "tests/e2e/testdata/eventrouter/"
 // erPipelines are the router's output pipelines in the overlay, each exporting to its own sink.
 var erPipelines = []string{"heartbeats", "compliance", "failures", "rejected", "default"}
 
-func erRoute(eventType string) string {
-	switch eventType {
-	case "HostHeartbeat":
-		return "heartbeats"
-	case "PatchCompliance":
-		return "compliance"
-	default:
-		return "failures"
-	}
-}
-
-func erFixtureType(fx eventtest.Fixture) string {
-	if fx.EventName != "" {
-		return fx.EventName
-	}
-	return fx.Attributes["event.name"].(string)
-}
-
 // One OTLP request mixing valid and invalid events of all five types with plain logs: each pipeline's sink
 // receives exactly its records, rejected ones with their reasons and schema ids, and the collector's own
 // metrics count every outcome.
@@ -77,7 +59,7 @@ func TestEventRouterRoutesOneMixedRequest(t *testing.T) {
 			require.NoError(t, fx.CopyTo(lr))
 			lr.SetObservedTimestamp(pcommon.Timestamp(tag))
 			byTag[tag] = fx
-			p := erRoute(erFixtureType(fx))
+			p := eventtest.GatewayRoute(fx.EventType())
 			if fx.Expect.Outcome == "rejected" {
 				p = "rejected"
 			}
@@ -142,9 +124,9 @@ func TestEventRouterRoutesOneMixedRequest(t *testing.T) {
 	wantEvents := map[[2]string]float64{{"none", "default"}: 6}
 	wantRejections := map[[2]string]float64{}
 	for _, fx := range fixtures {
-		wantEvents[[2]string{erFixtureType(fx), fx.Expect.Outcome}]++
+		wantEvents[[2]string{fx.EventType(), fx.Expect.Outcome}]++
 		if fx.Expect.Outcome == "rejected" {
-			wantRejections[[2]string{erFixtureType(fx), fx.Expect.Label}]++
+			wantRejections[[2]string{fx.EventType(), fx.Expect.Label}]++
 		}
 	}
 	e2etest.Eventually(t, 10*time.Second, func() bool {

@@ -158,24 +158,6 @@ func mixedRequest(t *testing.T, fixtures []eventtest.Fixture) (plog.Logs, map[ui
 	return ld, byTag, plain, unknown
 }
 
-func routeOf(eventType string) string {
-	switch eventType {
-	case "HostHeartbeat":
-		return "heartbeats"
-	case "PatchCompliance":
-		return "compliance"
-	default:
-		return "failures"
-	}
-}
-
-func fixtureType(fx eventtest.Fixture) string {
-	if fx.EventName != "" {
-		return fx.EventName
-	}
-	return fx.Attributes["event.name"].(string)
-}
-
 // One request mixing every fixture, plain logs and unknown events: each pipeline receives exactly its records,
 // under their original resource and scope, rejected ones annotated; the counts add up.
 func TestRoutesMixedRequest(t *testing.T) {
@@ -190,7 +172,7 @@ func TestRoutesMixedRequest(t *testing.T) {
 		if !ok {
 			continue
 		}
-		p := routeOf(fixtureType(fx))
+		p := eventtest.GatewayRoute(fx.EventType())
 		if fx.Expect.Outcome == "rejected" {
 			p = "rejected"
 		}
@@ -215,7 +197,7 @@ func TestRoutesMixedRequest(t *testing.T) {
 			fx := byTag[r.tag]
 			require.True(t, hasReason && hasID, fx.Name)
 			assert.Equal(t, fx.Expect.Reason, reason.Str(), fx.Name)
-			assert.Equal(t, h.conn.(*eventRouter).types[fixtureType(fx)].contract.id, schemaID.Str())
+			assert.Equal(t, h.conn.(*eventRouter).types[fx.EventType()].contract.id, schemaID.Str())
 			assert.True(t, strings.HasPrefix(schemaID.Str(), "urn:tfocol:schema:"), schemaID.Str())
 		}
 	}
@@ -227,7 +209,7 @@ func TestRoutesMixedRequest(t *testing.T) {
 	}
 	wantRejections := map[string]int64{}
 	for _, fx := range fixtures {
-		typ := fixtureType(fx)
+		typ := fx.EventType()
 		wantEvents[typ+"|"+fx.Expect.Outcome]++
 		if fx.Expect.Outcome == "rejected" {
 			wantRejections[typ+"|"+fx.Expect.Label]++

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/tfocol/tfocol/components/extension/tfoauthextension/keyfile"
+	"github.com/tfocol/tfocol/internal/httpstatus"
 	"github.com/tfocol/tfocol/internal/principal"
 )
 
@@ -309,7 +310,7 @@ func (e *authExtension) GetHTTPHandler(context.Context) (func(context.Context, h
 
 // writeHTTPError answers like the OTLP/HTTP receiver does: a google.rpc.Status body in the request's encoding.
 func writeHTTPError(w http.ResponseWriter, r *http.Request, st *status.Status) {
-	code := httpStatus(st.Code())
+	code := httpstatus.FromGRPC(st.Code())
 	h := w.Header()
 	switch code {
 	case http.StatusUnauthorized:
@@ -349,21 +350,4 @@ func contentType(r *http.Request) string {
 		return ""
 	}
 	return mt
-}
-
-// httpStatus follows the OTLP/HTTP receiver's mapping of gRPC codes.
-func httpStatus(c codes.Code) int {
-	switch c {
-	case codes.Unauthenticated:
-		return http.StatusUnauthorized
-	case codes.PermissionDenied:
-		return http.StatusForbidden
-	case codes.ResourceExhausted:
-		return http.StatusTooManyRequests
-	case codes.InvalidArgument:
-		return http.StatusBadRequest
-	case codes.Unavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
 }

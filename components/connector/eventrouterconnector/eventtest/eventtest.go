@@ -144,3 +144,25 @@ func Logs(fixtures []Fixture) (plog.Logs, error) {
 	}
 	return ld, nil
 }
+
+// EventType is the fixture's event type: its EventName, else its event.name attribute.
+func (fx Fixture) EventType() string {
+	if fx.EventName != "" {
+		return fx.EventName
+	}
+	name, _ := fx.Attributes["event.name"].(string)
+	return name
+}
+
+// GatewayRoute names the routed pipeline (without the "logs/" prefix) that configs/gateway.yaml sends a valid
+// event of this type to.
+func GatewayRoute(eventType string) string {
+	switch eventType {
+	case "HostHeartbeat":
+		return "heartbeats"
+	case "PatchCompliance":
+		return "compliance"
+	default:
+		return "failures"
+	}
+}
