@@ -28,6 +28,7 @@ $(BIN): $(BUILD_INPUTS)
 generate: $(OCB)
 	$(OCB) --config builder-config.yaml --skip-compilation
 	rm -f $(DIST)/main_others.go
+	gofmt -w $(DIST)/*.go
 	cd $(DIST) && $(GO) mod tidy
 
 $(OCB):
@@ -52,7 +53,7 @@ validate: build
 		echo "validate $$c"; ./$(BIN) validate --config $$c; done
 
 lint:
-	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^$(DIST)/components.go$$')); \
+	@out=$$(gofmt -l $$(git ls-files '*.go')); \
 		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	cd $(DIST) && $(GO) vet ./...
