@@ -14,7 +14,7 @@ export GONOSUMDB := github.com/open-telemetry/opentelemetry-collector-contrib
 BUILD_INPUTS := $(shell find . -path ./data -prune -o -path ./bin -prune -o -path ./tests -prune -o -path ./internal/e2etest -prune -o -path ./.git -prune -o \
 	\( -name '*.go' ! -name '*_test.go' -o -name go.mod -o -name go.sum \) -print)
 
-.PHONY: build run test test-unit test-e2e validate lint generate clean bench
+.PHONY: build run test test-unit test-e2e test-reliability validate lint generate clean bench
 
 build: $(BIN)
 
@@ -46,6 +46,19 @@ test-unit:
 
 test-e2e: build
 	$(GO) test -count=1 -timeout 30m ./tests/e2e/...
+
+# Reliability suite (bad input, slow/dead upstream, replay storm, gateway crashes; ~2-3 min), then every
+# `func Fuzz*` under components/ and internal/ for FUZZTIME each, one after the other (~2-3 min); both parts
+# always run. A crasher fails the run and stays in the package's testdata/fuzz/ as a regression input for
+# `go test`.
+FUZZTIME ?= 10s
+test-reliability: build
+	@rc=0; $(GO) test -count=1 -timeout 20m ./tests/reliability/... || rc=1; \
+	fuzz=$$(grep -rn --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*(' components internal | \
+		sed -E 's|^(.*)/[^/]*_test\.go:[0-9]+:func (Fuzz[A-Za-z0-9_]*)\(.*|./\1:\2|' | sort); \
+	for t in $$fuzz; do pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || rc=1; done; \
+	exit $$rc
 
 # Every shipped config must pass `tfocol validate`, with the environment a deployment would set.
 validate: build
