@@ -46,6 +46,10 @@ type Config struct {
 	AlertEvents []string `mapstructure:"alert_events"`
 	// WALSegmentSize rotates the WAL segment once it grows beyond this many bytes.
 	WALSegmentSize int64 `mapstructure:"wal_segment_size"`
+	// DedupWindow is how long, at least, a request with an Idempotency-Key is remembered after it was written to
+	// the WAL, so that its retry is not written again; it is remembered at least until its windows are sealed
+	// in any case. Sealed WAL segments holding such requests are kept (as .retired) for this long.
+	DedupWindow time.Duration `mapstructure:"dedup_window"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -63,6 +67,7 @@ func createDefaultConfig() *Config {
 		WorkspaceAttribute: "tfo.workspace.id",
 		AlertEvents:        []string{"BackupFailure", "ServiceDegraded", "PipelineFailure"},
 		WALSegmentSize:     64 << 20,
+		DedupWindow:        time.Hour,
 	}
 }
 
@@ -104,6 +109,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Mode == ModeAlerts && len(c.AlertEvents) == 0 {
 		errs = append(errs, errors.New("alert_events must not be empty in alerts mode"))
+	}
+	if c.DedupWindow <= 0 {
+		errs = append(errs, errors.New("dedup_window must be positive"))
 	}
 	if c.WALSegmentSize < 1<<20 {
 		errs = append(errs, errors.New("wal_segment_size must be at least 1MiB"))

@@ -30,6 +30,7 @@ func TestLoadConfig(t *testing.T) {
 	require.Equal(t, ModeBatch, def.Mode)
 	require.Equal(t, 5*time.Second, def.TraceThreshold)
 	require.Equal(t, "tfo.workspace.id", def.WorkspaceAttribute)
+	require.Equal(t, time.Hour, def.DedupWindow)
 
 	full, err := load("full")
 	require.NoError(t, err)
@@ -37,6 +38,7 @@ func TestLoadConfig(t *testing.T) {
 	require.Equal(t, "/etc/tfocol/receipts-signing.key", full.SigningKeyFile)
 	require.Equal(t, "tenant.id", full.WorkspaceAttribute)
 	require.Equal(t, int64(32<<20), full.WALSegmentSize)
+	require.Equal(t, 6*time.Hour, full.DedupWindow)
 
 	alerts, err := load("alerts")
 	require.NoError(t, err)
@@ -49,4 +51,6 @@ func TestLoadConfig(t *testing.T) {
 	require.ErrorContains(t, err, "mode must be")
 	_, err = load("no_directory")
 	require.ErrorContains(t, err, "directory must be set")
+	_, err = load("bad_dedup_window")
+	require.ErrorContains(t, err, "dedup_window must be positive")
 }

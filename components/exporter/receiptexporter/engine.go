@@ -92,7 +92,12 @@ type request struct {
 	raw     []byte // the request as OTLP protobuf; what the WAL stores
 	records []receipts.Record
 	alerts  bool
-	done    chan error
+	// key identifies a request that carried an Idempotency-Key (batch mode, see requestKey).
+	key    [wal.KeySize]byte
+	hasKey bool
+	// alertIDs are the receipt ids of records (alerts mode, keyed requests; see keyedAlertID).
+	alertIDs []string
+	done     chan error
 }
 
 // engine owns all files of one exporter directory. Everything that touches them runs on its loop goroutine, so
@@ -113,8 +118,13 @@ type engine struct {
 	segPending map[uint64]int
 	wsDirs     map[string]string
 	frame      []byte
-	unlock     func()
-	fatal      error
+	// keys maps the request key of every keyed request whose WAL entry is on disk (live or retired segment) to
+	// that segment; segKeys and segLast (newest arrival, Unix ns) let a retired segment's keys go with it.
+	keys    map[[wal.KeySize]byte]uint64
+	segKeys map[uint64][][wal.KeySize]byte
+	segLast map[uint64]int64
+	unlock  func()
+	fatal   error
 
 	// test hooks: crashAt aborts a seal at a named step as a crash would; beforeCommit runs before each group commit.
 	crashAt      func(step string) bool
@@ -132,6 +142,7 @@ func newEngine(cfg *Config, logger *zap.Logger, tel *metadata.TelemetryBuilder, 
 		interval: int64(cfg.Interval / time.Second), grace: cfg.Grace,
 		scrolls: map[string]*receipts.Scroll{}, windows: map[windowKey]*window{}, traces: map[string]*traceState{},
 		segPending: map[uint64]int{}, wsDirs: map[string]string{},
+		keys: map[[wal.KeySize]byte]uint64{}, segKeys: map[uint64][][wal.KeySize]byte{}, segLast: map[uint64]int64{},
 		reqs: make(chan *request, 1024), stop: make(chan struct{}), stopped: make(chan struct{}),
 	}
 	if cfg.SigningKeyFile != "" {
@@ -184,6 +195,7 @@ func (e *engine) open() error {
 			return err
 		}
 		e.wal = w
+		e.loadRetiredKeys()
 		if rec.TornBytes > 0 {
 			e.logger.Warn("receipt WAL had a torn tail from a crash; copied aside and cut",
 				zap.Int("bytes", rec.TornBytes), zap.String("saved_to", rec.TornFile))
@@ -243,6 +255,9 @@ func (e *engine) replay(seg uint64, payload []byte) error {
 	if err != nil {
 		return fmt.Errorf("WAL segment %d: %w", seg, err)
 	}
+	if ent.HasKey {
+		e.remember(ent.Key, seg, ent.Arrival)
+	}
 	signal := signalNames[ent.Signal]
 	recs, err := decodeRequest(ent.Signal, ent.Request, e.cfg.WorkspaceAttribute)
 	if err != nil {
@@ -257,6 +272,47 @@ func (e *engine) replay(seg uint64, payload []byte) error {
 		}
 	}
 	return nil
+}
+
+// loadRetiredKeys remembers the request keys of retired segments (sealed, kept for dedup_window).
+func (e *engine) loadRetiredKeys() {
+	for _, seg := range e.wal.Retired() {
+		err := e.wal.ScanRetired(seg, func(p []byte) error {
+			ent, err := wal.DecodeEntry(p)
+			if err != nil {
+				return err
+			}
+			if ent.HasKey {
+				e.remember(ent.Key, seg, ent.Arrival)
+			}
+			return nil
+		})
+		if err != nil {
+			// Its data is sealed; only retries of its requests are no longer recognised.
+			e.logger.Warn("reading request keys of a retired receipt WAL segment failed", zap.Uint64("segment", seg), zap.Error(err))
+		}
+	}
+}
+
+// remember records that a keyed request is in segment seg. A key written again (after it was forgotten) is
+// kept with its newest segment.
+func (e *engine) remember(key [wal.KeySize]byte, seg uint64, arrival int64) {
+	if old, ok := e.keys[key]; !ok || seg > old {
+		e.keys[key] = seg
+	}
+	e.segKeys[seg] = append(e.segKeys[seg], key)
+	e.segLast[seg] = max(e.segLast[seg], arrival)
+}
+
+// forget drops the keys of a segment that was removed.
+func (e *engine) forget(seg uint64) {
+	for _, k := range e.segKeys[seg] {
+		if e.keys[k] == seg {
+			delete(e.keys, k)
+		}
+	}
+	delete(e.segKeys, seg)
+	delete(e.segLast, seg)
 }
 
 // assign picks the window a record belongs to: its own time's window while that is still open, otherwise the
@@ -503,7 +559,11 @@ func (e *engine) commit(batch []*request) {
 	if len(alerts) > 0 {
 		e.commitAlerts(alerts, now)
 	}
+	ingest, dups := e.dropDuplicates(ingest)
 	if len(ingest) == 0 {
+		for _, d := range dups {
+			d.answer(nil)
+		}
 		return
 	}
 	if e.beforeCommit != nil {
@@ -514,7 +574,7 @@ func (e *engine) commit(batch []*request) {
 	starts := make([][]int64, len(ingest))
 	for i, r := range ingest {
 		signal := signalNames[r.signal]
-		ent := wal.Entry{Signal: r.signal, Arrival: now.UnixNano(), Assign: make([]uint32, len(r.records)), Request: r.raw}
+		ent := wal.Entry{Signal: r.signal, HasKey: r.hasKey, Key: r.key, Arrival: now.UnixNano(), Assign: make([]uint32, len(r.records)), Request: r.raw}
 		index := map[int64]uint32{}
 		starts[i] = make([]int64, len(r.records))
 		for j, rec := range r.records {
@@ -535,10 +595,19 @@ func (e *engine) commit(batch []*request) {
 	e.tel.ReceiptFsyncLatency.Record(context.Background(), time.Since(t0).Seconds())
 	if err != nil {
 		e.logger.Error("receipt WAL append failed", zap.Error(err))
+		err = fmt.Errorf("receipt WAL: %w", err)
 		for _, r := range ingest {
-			r.done <- fmt.Errorf("receipt WAL: %w", err)
+			r.done <- err
+		}
+		for _, d := range dups {
+			d.answer(err)
 		}
 		return
+	}
+	for _, r := range ingest {
+		if r.hasKey {
+			e.remember(r.key, seg, now.UnixNano())
+		}
 	}
 	for i, r := range ingest {
 		signal := signalNames[r.signal]
@@ -564,7 +633,51 @@ func (e *engine) commit(batch []*request) {
 			metric.WithAttributes(attribute.String("signal", signalNames[r.signal])))
 		r.done <- nil
 	}
+	for _, d := range dups {
+		d.answer(nil)
+	}
 	e.tel.ReceiptWalBytes.Record(context.Background(), e.wal.Bytes())
+}
+
+// duplicate is a request whose key was already accepted, or is written by an earlier request of the same group
+// (whose outcome it then shares).
+type duplicate struct {
+	e *engine
+	r *request
+}
+
+func (d duplicate) answer(err error) {
+	if err == nil {
+		d.e.tel.ReceiptDuplicates.Add(context.Background(), 1,
+			metric.WithAttributes(attribute.String("signal", signalNames[d.r.signal])))
+	}
+	d.r.done <- err
+}
+
+// dropDuplicates takes out the requests whose key is already in the WAL, or earlier in the group: their records
+// were accepted before, and writing them again would seal them twice.
+func (e *engine) dropDuplicates(ingest []*request) ([]*request, []duplicate) {
+	var dups []duplicate
+	var inGroup map[[wal.KeySize]byte]bool
+	kept := ingest[:0:0]
+	for _, r := range ingest {
+		if r.hasKey {
+			if _, ok := e.keys[r.key]; ok {
+				dups = append(dups, duplicate{e: e, r: r})
+				continue
+			}
+			if inGroup[r.key] {
+				dups = append(dups, duplicate{e: e, r: r})
+				continue
+			}
+			if inGroup == nil {
+				inGroup = map[[wal.KeySize]byte]bool{}
+			}
+			inGroup[r.key] = true
+		}
+		kept = append(kept, r)
+	}
+	return kept, dups
 }
 
 // tick seals overdue windows, completes idle traces and drops WAL segments that hold nothing unsealed.
@@ -628,9 +741,27 @@ func (e *engine) dropSealedSegments() {
 		if seg == e.wal.Active() || e.segPending[seg] > 0 {
 			continue
 		}
+		if len(e.segKeys[seg]) > 0 {
+			// Sealed, but its request keys must outlive it by dedup_window: keep it, no longer replayed.
+			if err := e.wal.Retire(seg); err != nil {
+				e.logger.Warn("retiring sealed WAL segment failed", zap.Uint64("segment", seg), zap.Error(err))
+			}
+			continue
+		}
 		if err := e.wal.Remove(seg); err != nil {
 			e.logger.Warn("removing sealed WAL segment failed", zap.Uint64("segment", seg), zap.Error(err))
 		}
+	}
+	horizon := e.now().Add(-e.cfg.DedupWindow).UnixNano()
+	for _, seg := range e.wal.Retired() {
+		if e.segLast[seg] > horizon {
+			continue
+		}
+		if err := e.wal.RemoveRetired(seg); err != nil {
+			e.logger.Warn("removing retired WAL segment failed", zap.Uint64("segment", seg), zap.Error(err))
+			continue
+		}
+		e.forget(seg)
 	}
 	e.tel.ReceiptWalBytes.Record(context.Background(), e.wal.Bytes())
 }
@@ -818,8 +949,10 @@ func (e *engine) commitAlerts(batch []*request, now time.Time) {
 	var order []string
 	seen := map[string]bool{}
 	var firstErr error
-	for _, r := range batch {
-		for _, rec := range r.records {
+	dup := make([]bool, len(batch))
+	for i, r := range batch {
+		skipped := 0
+		for j, rec := range r.records {
 			wsDir := e.wsDir(rec.Workspace)
 			s, err := e.scroll(wsDir)
 			if err != nil {
@@ -828,7 +961,11 @@ func (e *engine) commitAlerts(batch []*request, now time.Time) {
 			}
 			lh := merkle.BLAKE3.HashLeaf(rec.Leaf)
 			id := "alert-" + hex.EncodeToString(lh[:16])
+			if r.hasKey {
+				id = r.alertIDs[j]
+			}
 			if s.Has(id) || seen[wsDir+id] {
+				skipped++
 				continue
 			}
 			seen[wsDir+id] = true
@@ -847,6 +984,7 @@ func (e *engine) commitAlerts(batch []*request, now time.Time) {
 			}
 			byScroll[wsDir] = append(byScroll[wsDir], rc)
 		}
+		dup[i] = r.hasKey && skipped == len(r.records)
 	}
 	for _, wsDir := range order {
 		t0 := time.Now()
@@ -857,10 +995,13 @@ func (e *engine) commitAlerts(batch []*request, now time.Time) {
 		e.tel.ReceiptWindowsSealed.Add(context.Background(), int64(len(byScroll[wsDir])),
 			metric.WithAttributes(attribute.String("type", receipts.TypeAlertFired)))
 	}
-	for _, r := range batch {
+	for i, r := range batch {
 		if firstErr == nil {
 			e.tel.ReceiptRecordsAccepted.Add(context.Background(), int64(len(r.records)),
 				metric.WithAttributes(attribute.String("signal", "alerts")))
+			if dup[i] {
+				e.tel.ReceiptDuplicates.Add(context.Background(), 1, metric.WithAttributes(attribute.String("signal", "alerts")))
+			}
 		}
 		r.done <- firstErr
 	}

@@ -83,7 +83,7 @@ func toStatus(err error) error {
 	return status.Error(codes.Unavailable, err.Error())
 }
 
-func (e *receiptExporter) submit(ctx context.Context, signal uint8, raw []byte, recs []receipts.Record, alerts bool) error {
+func (e *receiptExporter) submit(ctx context.Context, signal uint8, raw []byte, recs []receipts.Record, part []byte) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -91,7 +91,9 @@ func (e *receiptExporter) submit(ctx context.Context, signal uint8, raw []byte, 
 	if eng == nil {
 		return status.Error(codes.Unavailable, "receipt exporter not started")
 	}
-	return toStatus(eng.submit(ctx, &request{signal: signal, raw: raw, records: recs, alerts: alerts}))
+	r := &request{signal: signal, raw: raw, records: recs}
+	r.key, r.hasKey = requestKey(ctx, signalNames[signal], part)
+	return toStatus(eng.submit(ctx, r))
 }
 
 // hashedRecords collects the records of a request with their leaf hashes, computed on the caller's goroutine so
@@ -141,17 +143,7 @@ func decodeRequest(signal uint8, raw []byte, wsAttr string) ([]receipts.Record, 
 
 func (e *receiptExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	if e.cfg.Mode == ModeAlerts {
-		var recs []receipts.Record
-		err := receipts.EncodeLogs(ld, e.cfg.WorkspaceAttribute, func(r receipts.Record) error {
-			if slices.Contains(e.cfg.AlertEvents, r.Info.EventName) {
-				recs = append(recs, r)
-			}
-			return nil
-		})
-		if err != nil {
-			return consumererror.NewPermanent(err)
-		}
-		return e.submit(ctx, wal.SignalLogs, nil, recs, true)
+		return e.pushAlerts(ctx, ld)
 	}
 	raw, err := (&plog.ProtoMarshaler{}).MarshalLogs(ld)
 	if err != nil {
@@ -163,7 +155,40 @@ func (e *receiptExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	if err != nil {
 		return consumererror.NewPermanent(err)
 	}
-	return e.submit(ctx, wal.SignalLogs, raw, recs, false)
+	return e.submit(ctx, wal.SignalLogs, raw, recs, logsPart(ld))
+}
+
+// pushAlerts receipts the failure events of a request; with an Idempotency-Key their ids derive from it.
+func (e *receiptExporter) pushAlerts(ctx context.Context, ld plog.Logs) error {
+	ws, key, keyed := idempotencyScope(ctx)
+	var part []byte
+	if keyed {
+		part = logsPart(ld)
+	}
+	r := &request{signal: wal.SignalLogs, alerts: true, hasKey: keyed}
+	ordinal := -1
+	err := receipts.EncodeLogs(ld, e.cfg.WorkspaceAttribute, func(rec receipts.Record) error {
+		ordinal++
+		if !slices.Contains(e.cfg.AlertEvents, rec.Info.EventName) {
+			return nil
+		}
+		r.records = append(r.records, rec)
+		if keyed {
+			r.alertIDs = append(r.alertIDs, keyedAlertID(ws, key, part, ordinal))
+		}
+		return nil
+	})
+	if err != nil {
+		return consumererror.NewPermanent(err)
+	}
+	if len(r.records) == 0 {
+		return nil
+	}
+	eng := e.eng.Load()
+	if eng == nil {
+		return status.Error(codes.Unavailable, "receipt exporter not started")
+	}
+	return toStatus(eng.submit(ctx, r))
 }
 
 func (e *receiptExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error {
@@ -180,7 +205,7 @@ func (e *receiptExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) e
 	if err != nil {
 		return consumererror.NewPermanent(err)
 	}
-	return e.submit(ctx, wal.SignalMetrics, raw, recs, false)
+	return e.submit(ctx, wal.SignalMetrics, raw, recs, nil)
 }
 
 func (e *receiptExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
@@ -197,5 +222,5 @@ func (e *receiptExporter) pushTraces(ctx context.Context, td ptrace.Traces) erro
 	if err != nil {
 		return consumererror.NewPermanent(err)
 	}
-	return e.submit(ctx, wal.SignalTraces, raw, recs, false)
+	return e.submit(ctx, wal.SignalTraces, raw, recs, nil)
 }

@@ -10,10 +10,15 @@ import (
 // window each of its records was assigned to. Replay re-derives the leaves from the request, so the WAL stores
 // each resource and scope once per request rather than once per record.
 //
-// Payload layout: u8 version (2) ‖ u8 signal ‖ varint arrival (Unix ns) ‖ uvarint window count W ‖ W × varint
-// window start (Unix s) ‖ uvarint record count N ‖ N × uvarint window index ‖ uvarint len ‖ request bytes.
+// Payload layout (version 3): u8 version (3) ‖ u8 signal ‖ u8 flags ‖ [16-byte request key when flags bit 0 is
+// set] ‖ varint arrival (Unix ns) ‖ uvarint window count W ‖ W × varint window start (Unix s) ‖ uvarint record
+// count N ‖ N × uvarint window index ‖ uvarint len ‖ request bytes. Other flag bits must be 0.
+// Version 2 (written before request keys existed) is the same without the flags byte and key; it is still read.
 type Entry struct {
-	Signal  uint8
+	Signal uint8
+	// HasKey says the request carried an Idempotency-Key; Key is then its 16-byte request key.
+	HasKey  bool
+	Key     [KeySize]byte
 	Arrival int64
 	Windows []int64
 	// Assign holds, per record in request order, an index into Windows.
@@ -21,7 +26,13 @@ type Entry struct {
 	Request []byte
 }
 
-const entryVersion = 2
+const (
+	entryVersion   = 3
+	entryVersionV2 = 2
+	flagKey        = 1
+	// KeySize is the length of a request key in an entry.
+	KeySize = 16
+)
 
 // Signals in WAL entries.
 const (
@@ -33,6 +44,12 @@ const (
 // AppendEntry encodes e onto dst.
 func AppendEntry(dst []byte, e *Entry) []byte {
 	dst = append(dst, entryVersion, e.Signal)
+	if e.HasKey {
+		dst = append(dst, flagKey)
+		dst = append(dst, e.Key[:]...)
+	} else {
+		dst = append(dst, 0)
+	}
 	dst = binary.AppendVarint(dst, e.Arrival)
 	dst = binary.AppendUvarint(dst, uint64(len(e.Windows)))
 	for _, w := range e.Windows {
@@ -97,7 +114,7 @@ func DecodeEntry(p []byte) (*Entry, error) {
 	if len(p) < 2 {
 		return nil, errShort
 	}
-	if p[0] != entryVersion {
+	if p[0] != entryVersion && p[0] != entryVersionV2 {
 		return nil, fmt.Errorf("entry version %d not supported", p[0])
 	}
 	e := &Entry{Signal: p[1]}
@@ -105,6 +122,24 @@ func DecodeEntry(p []byte) (*Entry, error) {
 		return nil, fmt.Errorf("unknown signal %d", e.Signal)
 	}
 	r := &reader{p: p, off: 2}
+	if p[0] == entryVersion {
+		if len(p) < 3 {
+			return nil, errShort
+		}
+		flags := p[2]
+		r.off++
+		if flags&^flagKey != 0 {
+			return nil, fmt.Errorf("unknown entry flags %#x", flags)
+		}
+		if flags&flagKey != 0 {
+			if len(p)-r.off < KeySize {
+				return nil, errShort
+			}
+			e.HasKey = true
+			copy(e.Key[:], p[r.off:])
+			r.off += KeySize
+		}
+	}
 	var err error
 	if e.Arrival, err = r.varint(); err != nil {
 		return nil, err

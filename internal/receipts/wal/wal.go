@@ -22,6 +22,8 @@ const (
 	// MaxPayload bounds one entry; larger lengths are treated as corruption.
 	MaxPayload = 256 << 20
 	segmentExt = ".wal"
+	// retiredExt names segments whose entries are all sealed but are kept for their request keys.
+	retiredExt = ".retired"
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -75,6 +77,7 @@ type WAL struct {
 	dir         string
 	segmentSize int64
 	segs        map[uint64]int64 // segment id → size
+	retired     map[uint64]int64 // retired segment id → size
 	active      *os.File
 	activeID    uint64
 	activeSize  int64
@@ -83,14 +86,16 @@ type WAL struct {
 
 func segName(id uint64) string { return fmt.Sprintf("%020d%s", id, segmentExt) }
 
-func listSegments(dir string) ([]uint64, error) {
+func retiredName(id uint64) string { return fmt.Sprintf("%020d%s", id, retiredExt) }
+
+func listSegments(dir, ext string) ([]uint64, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
 	var ids []uint64
 	for _, e := range entries {
-		name, ok := strings.CutSuffix(e.Name(), segmentExt)
+		name, ok := strings.CutSuffix(e.Name(), ext)
 		if !ok || e.IsDir() {
 			continue
 		}
@@ -111,11 +116,22 @@ func Open(dir string, segmentSize int64, replay func(seg uint64, payload []byte)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, rec, err
 	}
-	ids, err := listSegments(dir)
+	ids, err := listSegments(dir, segmentExt)
 	if err != nil {
 		return nil, rec, err
 	}
-	w := &WAL{dir: dir, segmentSize: segmentSize, segs: map[uint64]int64{}}
+	retired, err := listSegments(dir, retiredExt)
+	if err != nil {
+		return nil, rec, err
+	}
+	w := &WAL{dir: dir, segmentSize: segmentSize, segs: map[uint64]int64{}, retired: map[uint64]int64{}}
+	for _, id := range retired {
+		fi, err := os.Stat(filepath.Join(dir, retiredName(id)))
+		if err != nil {
+			return nil, rec, err
+		}
+		w.retired[id] = fi.Size()
+	}
 	for i, id := range ids {
 		path := filepath.Join(dir, segName(id))
 		data, err := os.ReadFile(path)
@@ -152,6 +168,9 @@ func Open(dir string, segmentSize int64, replay func(seg uint64, payload []byte)
 	next := uint64(1)
 	if len(ids) > 0 {
 		next = ids[len(ids)-1] + 1
+	}
+	if len(retired) > 0 {
+		next = max(next, retired[len(retired)-1]+1)
 	}
 	if err := w.openSegment(next); err != nil {
 		return nil, rec, err
@@ -258,20 +277,72 @@ func (w *WAL) Remove(id uint64) error {
 	return syncDir(w.dir)
 }
 
-// Segments lists the ids of segments on disk.
-func (w *WAL) Segments() []uint64 {
-	ids := make([]uint64, 0, len(w.segs))
-	for id := range w.segs {
+// Retire renames a segment whose entries are all sealed to <id>.retired: it is no longer replayed, but its entries
+// can still be read with ScanRetired until RemoveRetired deletes it. The active segment is never retired.
+func (w *WAL) Retire(id uint64) error {
+	if id == w.activeID {
+		return nil
+	}
+	size, ok := w.segs[id]
+	if !ok {
+		return nil
+	}
+	if err := os.Rename(filepath.Join(w.dir, segName(id)), filepath.Join(w.dir, retiredName(id))); err != nil {
+		return err
+	}
+	delete(w.segs, id)
+	w.retired[id] = size
+	return syncDir(w.dir)
+}
+
+// Retired lists the ids of retired segments.
+func (w *WAL) Retired() []uint64 { return sortedIDs(w.retired) }
+
+// ScanRetired calls fn for every entry of a retired segment. A bad frame ends the scan without an error: the
+// segment's entries were replayed and sealed before it was retired, so only the keys after it are lost.
+func (w *WAL) ScanRetired(id uint64, fn func(payload []byte) error) error {
+	data, err := os.ReadFile(filepath.Join(w.dir, retiredName(id)))
+	if err != nil {
+		return err
+	}
+	_, err = ParseFrames(data, fn)
+	if errors.Is(err, ErrTorn) {
+		return nil
+	}
+	return err
+}
+
+// RemoveRetired deletes a retired segment.
+func (w *WAL) RemoveRetired(id uint64) error {
+	if _, ok := w.retired[id]; !ok {
+		return nil
+	}
+	if err := os.Remove(filepath.Join(w.dir, retiredName(id))); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	delete(w.retired, id)
+	return syncDir(w.dir)
+}
+
+func sortedIDs(m map[uint64]int64) []uint64 {
+	ids := make([]uint64, 0, len(m))
+	for id := range m {
 		ids = append(ids, id)
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	return ids
 }
 
-// Bytes is the total size of all segments.
+// Segments lists the ids of segments on disk.
+func (w *WAL) Segments() []uint64 { return sortedIDs(w.segs) }
+
+// Bytes is the total size of all segments, retired ones included.
 func (w *WAL) Bytes() int64 {
 	var n int64
 	for _, s := range w.segs {
+		n += s
+	}
+	for _, s := range w.retired {
 		n += s
 	}
 	return n

@@ -124,3 +124,32 @@ func TestEntryRoundTrip(t *testing.T) {
 	_, err = DecodeEntry(bad)
 	require.ErrorContains(t, err, "window index")
 }
+
+func TestRetiredSegmentsAreScannedNotReplayed(t *testing.T) {
+	dir := t.TempDir()
+	w, _, _ := collect(t, dir)
+	seg, err := w.Append([][]byte{[]byte("sealed-1"), []byte("sealed-2")})
+	require.NoError(t, err)
+	require.NoError(t, w.Rotate())
+	require.NoError(t, w.Retire(seg))
+	require.NoError(t, w.Retire(w.Active())) // the active segment is never retired
+	_, err = w.Append([][]byte{[]byte("open")})
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+
+	w, _, got := collect(t, dir)
+	require.Equal(t, [][]byte{[]byte("open")}, got, "a retired segment is not replayed")
+	require.Equal(t, []uint64{seg}, w.Retired())
+	require.Greater(t, w.Active(), seg)
+	var scanned [][]byte
+	require.NoError(t, w.ScanRetired(seg, func(p []byte) error {
+		scanned = append(scanned, bytes.Clone(p))
+		return nil
+	}))
+	require.Equal(t, [][]byte{[]byte("sealed-1"), []byte("sealed-2")}, scanned)
+	require.NoError(t, w.RemoveRetired(seg))
+	require.Empty(t, w.Retired())
+	_, err = os.Stat(filepath.Join(dir, retiredName(seg)))
+	require.True(t, os.IsNotExist(err))
+	require.NoError(t, w.Close())
+}

@@ -14,6 +14,7 @@ type TelemetryBuilder struct {
 	ReceiptSealDuration    metric.Float64Histogram
 	ReceiptWalBytes        metric.Int64Gauge
 	ReceiptFsyncLatency    metric.Float64Histogram
+	ReceiptDuplicates      metric.Int64Counter
 }
 
 // NewTelemetryBuilder creates the instruments from the component's meter provider.
@@ -35,6 +36,9 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 	err = errors.Join(err, e)
 	tb.ReceiptFsyncLatency, e = m.Float64Histogram("tfocol_receipt_fsync_latency",
 		metric.WithDescription("Latency of one WAL group commit (write + fsync)."), metric.WithUnit("s"))
+	err = errors.Join(err, e)
+	tb.ReceiptDuplicates, e = m.Int64Counter("tfocol_receipt_duplicate_requests",
+		metric.WithDescription("Requests answered with success without writing them again: their Idempotency-Key (workspace, key and content) was already accepted."), metric.WithUnit("{request}"))
 	err = errors.Join(err, e)
 	return &tb, err
 }
