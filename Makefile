@@ -11,7 +11,7 @@ BIN       := bin/tfocol
 export GONOSUMDB := github.com/open-telemetry/opentelemetry-collector-contrib
 
 # Everything the binary is built from; make rebuilds only when one of these is newer than the binary.
-BUILD_INPUTS := $(shell find . -path ./data -prune -o -path ./bin -prune -o -path ./tests -prune -o -path ./internal/e2etest -prune -o -path ./.git -prune -o \
+BUILD_INPUTS := $(shell find . -path ./data -prune -o -path ./bin -prune -o -path ./tests -prune -o -path ./internal/e2etest -prune -o -path ./cmd/tfocol-bench -prune -o -path ./.git -prune -o \
 	\( -name '*.go' ! -name '*_test.go' -o -name go.mod -o -name go.sum \) -print)
 
 .PHONY: build run test test-unit test-e2e test-reliability validate lint generate clean bench

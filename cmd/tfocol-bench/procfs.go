@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// clockTicks is the kernel's USER_HZ, the unit of utime/stime in /proc/<pid>/stat.
+var clockTicks = func() float64 {
+	out, err := exec.Command("getconf", "CLK_TCK").Output()
+	if err == nil {
+		if v, err := strconv.Atoi(strings.TrimSpace(string(out))); err == nil && v > 0 {
+			return float64(v)
+		}
+	}
+	return 100 // the value on every mainstream Linux build
+}()
+
+// parseStatCPU returns utime+stime (in clock ticks) from the content of /proc/<pid>/stat. The command
+// name (field 2) is in parentheses and may itself contain spaces or parentheses, so fields are
+// counted from the last ')'.
+func parseStatCPU(stat []byte) (ticks uint64, err error) {
+	end := bytes.LastIndexByte(stat, ')')
+	if end < 0 {
+		return 0, fmt.Errorf("stat: no command name")
+	}
+	fields := strings.Fields(string(stat[end+1:]))
+	// fields[0] is field 3 (state); utime is field 14, stime field 15.
+	const utimeIdx, stimeIdx = 14 - 3, 15 - 3
+	if len(fields) <= stimeIdx {
+		return 0, fmt.Errorf("stat: %d fields after the command name, want > %d", len(fields), stimeIdx)
+	}
+	utime, err := strconv.ParseUint(fields[utimeIdx], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("stat: utime: %w", err)
+	}
+	stime, err := strconv.ParseUint(fields[stimeIdx], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("stat: stime: %w", err)
+	}
+	return utime + stime, nil
+}
+
+// parseStatusKB returns the value in bytes of a "Name:   123 kB" line of /proc/<pid>/status.
+func parseStatusKB(status []byte, name string) (uint64, error) {
+	for line := range strings.SplitSeq(string(status), "\n") {
+		rest, ok := strings.CutPrefix(line, name+":")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) != 2 || f[1] != "kB" {
+			return 0, fmt.Errorf("status: malformed %s line %q", name, line)
+		}
+		kb, err := strconv.ParseUint(f[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("status: %s: %w", name, err)
+		}
+		return kb * 1024, nil
+	}
+	return 0, fmt.Errorf("status: no %s line", name)
+}
+
+// processCPU is the user+system CPU time a process has used so far.
+func processCPU(pid int) (time.Duration, error) {
+	raw, err := os.ReadFile(procPath(pid, "stat"))
+	if err != nil {
+		return 0, err
+	}
+	ticks, err := parseStatCPU(raw)
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(float64(ticks) / clockTicks * float64(time.Second)), nil
+}
+
+// peakRSS is the process's high-water resident set size (VmHWM) in bytes.
+func peakRSS(pid int) (uint64, error) {
+	raw, err := os.ReadFile(procPath(pid, "status"))
+	if err != nil {
+		return 0, err
+	}
+	return parseStatusKB(raw, "VmHWM")
+}
+
+func procPath(pid int, file string) string {
+	if pid == 0 {
+		return "/proc/self/" + file
+	}
+	return "/proc/" + strconv.Itoa(pid) + "/" + file
+}
+
+// percentile returns the nearest-rank p-th percentile (0 < p <= 100) of sorted, or 0 when it is empty.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := int(math.Ceil(float64(len(sorted))*p/100)) - 1 // nearest rank is 1-based
+	return sorted[min(max(rank, 0), len(sorted)-1)]
+}
+
+// spread is the minimum, median and maximum of a set of measurements.
+type spread struct{ Min, Median, Max float64 }
+
+func spreadOf(vals []float64) spread {
+	if len(vals) == 0 {
+		return spread{}
+	}
+	s := slices.Clone(vals)
+	slices.Sort(s)
+	med := s[len(s)/2]
+	if len(s)%2 == 0 {
+		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return spread{Min: s[0], Median: med, Max: s[len(s)-1]}
+}
+
+// fsyncLatency is the median time to write 4 KiB and fdatasync it in dir: what a durable queue's
+// commit costs on this disk, the context for the gateway's numbers.
+func fsyncLatency(dir string) (time.Duration, error) {
+	f, err := os.CreateTemp(dir, "fsync-probe-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	buf := make([]byte, 4096)
+	var d []time.Duration
+	for i := range 50 {
+		start := time.Now()
+		if _, err := f.WriteAt(buf, int64(i)*4096); err != nil {
+			return 0, err
+		}
+		if err := syscall.Fdatasync(int(f.Fd())); err != nil {
+			return 0, err
+		}
+		d = append(d, time.Since(start))
+	}
+	slices.Sort(d)
+	return percentile(d, 50), nil
+}
