@@ -59,33 +59,24 @@ func TestGatewayCrashUnderLoad(t *testing.T) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for a, agent := range agents {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				tag := fmt.Sprintf("agent%d-%05d", a, i)
-				tgt := agent.HTTP(nil)
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				res, err := e2etest.ExportHTTP(ctx, tgt, logsTagged(tag, crashBatchRecords))
-				cancel()
-				if err != nil || res.Status != http.StatusOK {
-					refused.Add(1)
-					time.Sleep(100 * time.Millisecond)
-					continue
-				}
-				mu.Lock()
-				for s := range crashBatchRecords {
-					accepted[recordKey{tag, int64(s)}]++
-				}
-				mu.Unlock()
-				time.Sleep(50 * time.Millisecond)
+		sendUntil(&wg, stop, func(i int) {
+			tag := fmt.Sprintf("agent%d-%05d", a, i)
+			tgt := agent.HTTP(nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			res, err := e2etest.ExportHTTP(ctx, tgt, logsTagged(tag, crashBatchRecords))
+			cancel()
+			if err != nil || res.Status != http.StatusOK {
+				refused.Add(1)
+				time.Sleep(100 * time.Millisecond)
+				return
 			}
-		}()
+			mu.Lock()
+			for s := range crashBatchRecords {
+				accepted[recordKey{tag, int64(s)}]++
+			}
+			mu.Unlock()
+			time.Sleep(50 * time.Millisecond)
+		})
 	}
 
 	for k := range crashKills {

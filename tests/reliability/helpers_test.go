@@ -14,6 +14,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -341,4 +342,20 @@ func duplicates(m map[recordKey]int) []recordKey {
 		}
 	}
 	return out
+}
+
+// sendUntil starts a client goroutine (tracked by wg) that calls send(0), send(1), ... until stop is closed.
+func sendUntil(wg *sync.WaitGroup, stop <-chan struct{}, send func(i int)) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			send(i)
+		}
+	}()
 }

@@ -113,30 +113,21 @@ func TestSlowAndDeadUpstream(t *testing.T) {
 		}
 	}()
 	for s := range slowSenders {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				b := &slowBatch{tag: fmt.Sprintf("s%d-%05d", s, i), grpc: s%2 == 1}
-				got := b.send(gw)
-				ph := phase.Load().(string)
-				mu.Lock()
-				batches = append(batches, b)
-				if answers[ph] == nil {
-					answers[ph] = map[string]int{}
-				}
-				answers[ph][got]++
-				mu.Unlock()
-				if retryable[got] {
-					time.Sleep(100 * time.Millisecond) // a client backs off before its next request
-				}
+		sendUntil(&wg, stop, func(i int) {
+			b := &slowBatch{tag: fmt.Sprintf("s%d-%05d", s, i), grpc: s%2 == 1}
+			got := b.send(gw)
+			ph := phase.Load().(string)
+			mu.Lock()
+			batches = append(batches, b)
+			if answers[ph] == nil {
+				answers[ph] = map[string]int{}
 			}
-		}()
+			answers[ph][got]++
+			mu.Unlock()
+			if retryable[got] {
+				time.Sleep(100 * time.Millisecond) // a client backs off before its next request
+			}
+		})
 	}
 	time.Sleep(12 * time.Second)
 	phase.Store("refusing upstream")
@@ -292,44 +283,35 @@ func TestMemoryLimiterShedsLoad(t *testing.T) {
 		}
 	}()
 	for s := range slowSenders {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
+		sendUntil(&wg, stop, func(i int) {
+			tag := fmt.Sprintf("mem%d-%04d", s, i)
+			ld := logsTagged(tag, 2000)
+			lrs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				lrs.At(k).Body().SetStr(fmt.Sprintf("%01000d", k)) // ~1 KB per record, ~2 MB per batch
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			res, err := e2etest.ExportHTTP(ctx, gw.HTTP(gw.Headers()), ld)
+			cancel()
+			mu.Lock()
+			switch {
+			case err != nil:
+				sendErrs = append(sendErrs, err.Error())
+			default:
+				a := fmt.Sprintf("HTTP %d", res.Status)
+				answers[a]++
+				if res.Status == http.StatusOK {
+					acked[tag] = true
 				}
-				tag := fmt.Sprintf("mem%d-%04d", s, i)
-				ld := logsTagged(tag, 2000)
-				lrs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
-				for k := 0; k < lrs.Len(); k++ {
-					lrs.At(k).Body().SetStr(fmt.Sprintf("%01000d", k)) // ~1 KB per record, ~2 MB per batch
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-				res, err := e2etest.ExportHTTP(ctx, gw.HTTP(gw.Headers()), ld)
-				cancel()
-				mu.Lock()
-				switch {
-				case err != nil:
-					sendErrs = append(sendErrs, err.Error())
-				default:
-					a := fmt.Sprintf("HTTP %d", res.Status)
-					answers[a]++
-					if res.Status == http.StatusOK {
-						acked[tag] = true
-					}
-					if strings.Contains(string(res.Body), "high memory usage") {
-						limited++
-					}
-				}
-				mu.Unlock()
-				if err != nil || res.Status != http.StatusOK {
-					time.Sleep(100 * time.Millisecond)
+				if strings.Contains(string(res.Body), "high memory usage") {
+					limited++
 				}
 			}
-		}()
+			mu.Unlock()
+			if err != nil || res.Status != http.StatusOK {
+				time.Sleep(100 * time.Millisecond)
+			}
+		})
 	}
 	time.Sleep(8 * time.Second)
 	secondHalf.Store(true)
