@@ -339,16 +339,31 @@ func (r *eventRouter) fanOut(ctx context.Context, ld plog.Logs, s *scratch) erro
 		return rl.ScopeLogs().Len() == 0
 	})
 
-	var errs error
+	type call struct {
+		next consumer.Logs
+		ld   plog.Logs
+	}
+	calls := make([]call, 0, len(targets)+1)
 	for d, tg := range targets {
 		if tg != nil {
-			errs = errors.Join(errs, r.consumers[d].ConsumeLogs(ctx, tg.logs))
+			calls = append(calls, call{r.consumers[d], tg.logs})
 		}
 	}
 	if keep != drop {
-		errs = errors.Join(errs, r.consumers[keep].ConsumeLogs(ctx, ld))
+		calls = append(calls, call{r.consumers[keep], ld})
 	}
-	return errs
+	if len(calls) == 1 {
+		return calls[0].next.ConsumeLogs(ctx, calls[0].ld)
+	}
+	// The routed parts are disjoint, so their pipelines run at once: a durable exporter shared by several of
+	// them (receipt WAL, persistent queue) then serves them in one group commit instead of one after another.
+	errs := make([]error, len(calls))
+	var wg sync.WaitGroup
+	for i, c := range calls {
+		wg.Go(func() { errs[i] = c.next.ConsumeLogs(ctx, c.ld) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func (r *eventRouter) recordCounts(ctx context.Context, s *scratch) {

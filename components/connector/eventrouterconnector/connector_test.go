@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -421,4 +422,47 @@ func TestConcurrentRequests(t *testing.T) {
 		}
 	}
 	assert.Equal(t, workers*rounds*rejected, h.sinks["rejected"].LogRecordCount())
+}
+
+// barrierConsumer blocks until every routed pipeline of the request has been called.
+type barrierConsumer struct {
+	consumertest.LogsSink
+	arrived chan struct{}
+	all     chan struct{}
+}
+
+func (b *barrierConsumer) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	b.arrived <- struct{}{}
+	select {
+	case <-b.all:
+	case <-time.After(10 * time.Second):
+		return errors.New("routed pipelines were called one after another")
+	}
+	return b.LogsSink.ConsumeLogs(ctx, ld)
+}
+
+// A request split over several pipelines waits for the slowest one, not for their sum: a durable exporter shared
+// by them (receipt WAL, persistent queue) then commits the parts together.
+func TestRoutedPartsAreConsumedConcurrently(t *testing.T) {
+	names := []string{"heartbeats", "compliance", "failures", "default", "rejected"}
+	arrived, all := make(chan struct{}, len(names)), make(chan struct{})
+	consumers := map[pipeline.ID]consumer.Logs{}
+	sinks := map[string]*barrierConsumer{}
+	for _, p := range names {
+		sinks[p] = &barrierConsumer{arrived: arrived, all: all}
+		consumers[logsID(p)] = sinks[p]
+	}
+	conn, err := NewFactory().CreateLogsToLogs(context.Background(), connectortest.NewNopSettings(metadata.Type), gatewayConfig(), connector.NewLogsRouter(consumers))
+	require.NoError(t, err)
+	ld, _, _, _ := mixedRequest(t, loadFixtures(t))
+	done := make(chan error, 1)
+	go func() { done <- conn.ConsumeLogs(context.Background(), ld) }()
+	for range names {
+		<-arrived
+	}
+	close(all)
+	require.NoError(t, <-done)
+	for _, p := range names {
+		assert.Positive(t, sinks[p].LogRecordCount(), p)
+	}
 }

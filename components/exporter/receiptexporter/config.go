@@ -37,9 +37,12 @@ type Config struct {
 	TraceThreshold time.Duration `mapstructure:"trace_threshold"`
 	// TraceIdle is how long a trace must receive no spans before it counts as complete.
 	TraceIdle time.Duration `mapstructure:"trace_idle"`
-	// TraceMaxSpans bounds the spans kept in memory per open trace; larger traces get no obs_trace_complete
-	// receipt (their spans are still sealed in the window batches).
+	// TraceMaxSpans bounds the spans referenced per open trace (their leaves wait in the trace spool on disk);
+	// larger traces get no obs_trace_complete receipt (their spans are still sealed in the window batches).
 	TraceMaxSpans int `mapstructure:"trace_max_spans"`
+	// TraceMaxOpen bounds the open traces tracked; beyond it the one whose last span arrived longest ago is
+	// completed early, as if idle.
+	TraceMaxOpen int `mapstructure:"trace_max_open"`
 	// WorkspaceAttribute is the resource attribute that splits windows per workspace.
 	WorkspaceAttribute string `mapstructure:"workspace_attribute"`
 	// AlertEvents are the event names that become obs_alert_fired receipts in alerts mode.
@@ -64,6 +67,7 @@ func createDefaultConfig() *Config {
 		TraceThreshold:     5 * time.Second,
 		TraceIdle:          30 * time.Second,
 		TraceMaxSpans:      10000,
+		TraceMaxOpen:       100000,
 		WorkspaceAttribute: "tfo.workspace.id",
 		AlertEvents:        []string{"BackupFailure", "ServiceDegraded", "PipelineFailure"},
 		WALSegmentSize:     64 << 20,
@@ -100,6 +104,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TraceMaxSpans < 1 {
 		errs = append(errs, errors.New("trace_max_spans must be at least 1"))
+	}
+	if c.TraceMaxOpen < 1 {
+		errs = append(errs, errors.New("trace_max_open must be at least 1"))
 	}
 	if c.WorkspaceAttribute == "" {
 		errs = append(errs, errors.New("workspace_attribute must be set"))

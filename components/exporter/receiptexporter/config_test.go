@@ -31,6 +31,7 @@ func TestLoadConfig(t *testing.T) {
 	require.Equal(t, 5*time.Second, def.TraceThreshold)
 	require.Equal(t, "tfo.workspace.id", def.WorkspaceAttribute)
 	require.Equal(t, time.Hour, def.DedupWindow)
+	require.Equal(t, 100000, def.TraceMaxOpen)
 
 	full, err := load("full")
 	require.NoError(t, err)
@@ -39,6 +40,7 @@ func TestLoadConfig(t *testing.T) {
 	require.Equal(t, "tenant.id", full.WorkspaceAttribute)
 	require.Equal(t, int64(32<<20), full.WALSegmentSize)
 	require.Equal(t, 6*time.Hour, full.DedupWindow)
+	require.Equal(t, 5000, full.TraceMaxOpen)
 
 	alerts, err := load("alerts")
 	require.NoError(t, err)
@@ -53,4 +55,6 @@ func TestLoadConfig(t *testing.T) {
 	require.ErrorContains(t, err, "directory must be set")
 	_, err = load("bad_dedup_window")
 	require.ErrorContains(t, err, "dedup_window must be positive")
+	_, err = load("bad_trace_max_open")
+	require.ErrorContains(t, err, "trace_max_open must be at least 1")
 }

@@ -2,12 +2,15 @@ package receiptexporter
 
 import (
 	"bufio"
+	"cmp"
+	"container/heap"
 	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -52,33 +55,47 @@ type windowKey struct {
 // window accumulates one (signal, workspace, interval) batch. Its records are appended to a spool file as they
 // become durable in the WAL; sealing fsyncs and renames the spool into place.
 type window struct {
-	key         windowKey
-	workspace   string
-	spoolPath   string
-	spool       *os.File
-	buf         *bufio.Writer
-	content     *blake3.Hasher
-	leafHashes  []byte // 32 bytes per record
+	key       windowKey
+	workspace string
+	spoolPath string
+	spool     *os.File
+	buf       *bufio.Writer
+	content   *blake3.Hasher
+	// tree folds each record's leaf hash into a compact range (O(log n) hashes): an hour of a busy workspace
+	// would otherwise keep 32 bytes per record in memory until the seal.
+	tree        *merkle.Appender
 	count       uint64
 	logCounts   receipts.LogCounts
 	services    map[string]struct{}
 	nodes       map[string]struct{}
 	metricNames map[string]struct{}
 	pointTypes  map[string]uint64
-	traceIDs    map[string]struct{}
+	traceIDs    map[[16]byte]struct{} // binary ids: half the memory of hex strings per distinct trace
 	errorSpans  uint64
 	segs        map[uint64]struct{}
 	renamed     bool
 }
 
+type traceKey struct{ wsDir, id string }
+
+// traceState is what an open trace keeps in memory: counters and what its obs_trace_complete receipt needs. The
+// span leaves are in the trace spool, read back only if the trace turns out significant.
 type traceState struct {
-	id          string
-	workspace   string
-	wsDir       string
-	leaves      [][]byte
-	infos       []receipts.RecordInfo
+	id        string
+	workspace string
+	wsDir     string
+	// refs locate the leaves of the first trace_max_spans spans, in arrival order.
+	refs []spanRef
+	// name is the first root span's name (of the referenced spans), else the first span's.
+	name     string
+	hasRoot  bool
+	services []string // distinct, of the referenced spans; a handful per trace, so a slice beats a map
+	nodes    []string
+	// segs are the WAL segments holding its spans; usually one or two.
+	segs        []uint64
 	lastArrival int64
-	segs        map[uint64]struct{}
+	seq         uint64 // when lastArrival last grew, to order equal arrivals
+	idx         int    // position in engine.traceHeap
 	overflow    bool
 	// over every span seen, including those beyond trace_max_spans
 	start, end int64
@@ -111,13 +128,21 @@ type engine struct {
 	interval int64
 	grace    time.Duration
 
-	wal        *wal.WAL
-	scrolls    map[string]*receipts.Scroll
-	windows    map[windowKey]*window
-	traces     map[string]*traceState
-	segPending map[uint64]int
-	wsDirs     map[string]string
-	frame      []byte
+	wal       *wal.WAL
+	scrolls   map[string]*receipts.Scroll
+	windows   map[windowKey]*window
+	traces    map[traceKey]*traceState
+	traceHeap traceHeap
+	traceSeq  uint64
+	tspool    *traceSpool
+	// traceSpoolRotate is the trace spool file size; tests make it tiny.
+	traceSpoolRotate int64
+	// evicted counts traces completed early for trace_max_open since the last warning (logged at most per minute).
+	evicted       int
+	evictedLogged time.Time
+	segPending    map[uint64]int
+	wsDirs        map[string]string
+	frame         []byte
 	// keys maps the request key of every keyed request whose WAL entry is on disk (live or retired segment) to
 	// that segment; segKeys and segLast (newest arrival, Unix ns) let a retired segment's keys go with it.
 	keys    map[[wal.KeySize]byte]uint64
@@ -140,8 +165,8 @@ func newEngine(cfg *Config, logger *zap.Logger, tel *metadata.TelemetryBuilder, 
 	e := &engine{
 		cfg: cfg, logger: logger, tel: tel, now: now,
 		interval: int64(cfg.Interval / time.Second), grace: cfg.Grace,
-		scrolls: map[string]*receipts.Scroll{}, windows: map[windowKey]*window{}, traces: map[string]*traceState{},
-		segPending: map[uint64]int{}, wsDirs: map[string]string{},
+		scrolls: map[string]*receipts.Scroll{}, windows: map[windowKey]*window{}, traces: map[traceKey]*traceState{},
+		segPending: map[uint64]int{}, wsDirs: map[string]string{}, traceSpoolRotate: defaultTraceSpoolRotate,
 		keys: map[[wal.KeySize]byte]uint64{}, segKeys: map[uint64][][wal.KeySize]byte{}, segLast: map[uint64]int64{},
 		reqs: make(chan *request, 1024), stop: make(chan struct{}), stopped: make(chan struct{}),
 	}
@@ -182,13 +207,14 @@ func (e *engine) open() error {
 			}
 		}
 	}
-	// Spools are caches of the WAL: rebuild them from scratch.
+	// Spools (window and trace spools) are caches of the WAL: rebuild them from scratch.
 	if err := os.RemoveAll(filepath.Join(dir, spoolDir)); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(filepath.Join(dir, spoolDir), 0o755); err != nil {
 		return err
 	}
+	e.tspool = newTraceSpool(filepath.Join(dir, spoolDir), e.traceSpoolRotate)
 	if e.cfg.Mode == ModeBatch {
 		w, rec, err := wal.Open(filepath.Join(dir, walDir), e.cfg.WALSegmentSize, e.replay)
 		if err != nil {
@@ -356,7 +382,9 @@ func (e *engine) apply(signal string, start int64, rec receipts.Record, seg uint
 		}
 	}
 	if signal == receipts.SignalTraces {
-		e.trackSpan(rec, wsDir, seg, arrival)
+		if err := e.trackSpan(rec, wsDir, seg, arrival); err != nil {
+			return err
+		}
 	}
 	if e.isSealed(signal, wsDir, start) {
 		return nil
@@ -374,7 +402,7 @@ func (e *engine) apply(signal string, start int64, rec receipts.Record, seg uint
 	if rec.LeafHash == nil {
 		rec.LeafHash = merkle.BLAKE3.HashLeaf(rec.Leaf)
 	}
-	w.leafHashes = append(w.leafHashes, rec.LeafHash...)
+	w.tree.AppendLeafHash(rec.LeafHash)
 	w.count++
 	info := rec.Info
 	if info.Service != "" {
@@ -390,7 +418,12 @@ func (e *engine) apply(signal string, start int64, rec receipts.Record, seg uint
 		w.metricNames[info.MetricName] = struct{}{}
 		w.pointTypes[info.PointType]++
 	case receipts.SignalTraces:
-		w.traceIDs[info.TraceID] = struct{}{}
+		// Span trace ids are 16 bytes in hex; an empty one counts as the zero id, one trace as before.
+		var id [16]byte
+		if len(info.TraceID) == 2*len(id) {
+			_, _ = hex.Decode(id[:], []byte(info.TraceID))
+		}
+		w.traceIDs[id] = struct{}{}
 		if info.Error {
 			w.errorSpans++
 		}
@@ -408,10 +441,14 @@ func (e *engine) hold(segs map[uint64]struct{}, seg uint64) {
 
 func (e *engine) release(segs map[uint64]struct{}) {
 	for seg := range segs {
-		e.segPending[seg]--
-		if e.segPending[seg] <= 0 {
-			delete(e.segPending, seg)
-		}
+		e.releaseSeg(seg)
+	}
+}
+
+func (e *engine) releaseSeg(seg uint64) {
+	e.segPending[seg]--
+	if e.segPending[seg] <= 0 {
+		delete(e.segPending, seg)
 	}
 }
 
@@ -426,23 +463,43 @@ func (e *engine) window(key windowKey, workspace string) (*window, error) {
 	}
 	w := &window{key: key, workspace: workspace, spoolPath: p, spool: f, buf: bufio.NewWriterSize(f, 32<<10), content: blake3.New(),
 		services: map[string]struct{}{}, nodes: map[string]struct{}{}, metricNames: map[string]struct{}{},
-		pointTypes: map[string]uint64{}, traceIDs: map[string]struct{}{}, segs: map[uint64]struct{}{}}
+		pointTypes: map[string]uint64{}, traceIDs: map[[16]byte]struct{}{}, tree: merkle.NewAppender(merkle.BLAKE3), segs: map[uint64]struct{}{}}
 	e.windows[key] = w
 	return w, nil
 }
 
-func (e *engine) trackSpan(rec receipts.Record, wsDir string, seg uint64, arrival int64) {
+// trackSpan adds a span to its open trace: counters in memory, the leaf in the trace spool.
+func (e *engine) trackSpan(rec receipts.Record, wsDir string, seg uint64, arrival int64) error {
 	tid := rec.Info.TraceID
 	if s, ok := e.scrolls[wsDir]; ok && s.Has("trace-"+tid) {
-		return
+		return nil
 	}
-	k := wsDir + "/" + tid
+	k := traceKey{wsDir: wsDir, id: tid}
 	t, ok := e.traces[k]
 	if !ok {
-		t = &traceState{id: tid, workspace: rec.Workspace, wsDir: wsDir, segs: map[uint64]struct{}{}}
+		e.makeRoomForTrace()
+		t = &traceState{id: tid, workspace: rec.Workspace, wsDir: wsDir}
 		e.traces[k] = t
+		heap.Push(&e.traceHeap, t)
 	}
 	in := rec.Info
+	if len(t.refs) >= e.cfg.TraceMaxSpans {
+		t.overflow = true
+	} else {
+		ref, err := e.tspool.append(rec.Leaf)
+		if err != nil {
+			return err
+		}
+		t.refs = append(t.refs, ref)
+		if len(t.refs) == 1 {
+			t.name = in.SpanName
+		}
+		if in.Parent == "" && !t.hasRoot {
+			t.name, t.hasRoot = in.SpanName, true
+		}
+		t.services = addDistinct(t.services, in.Service)
+		t.nodes = addDistinct(t.nodes, in.Node)
+	}
 	if t.spans == 0 || (in.Start > 0 && in.Start < t.start) {
 		t.start = in.Start
 	}
@@ -451,16 +508,65 @@ func (e *engine) trackSpan(rec receipts.Record, wsDir string, seg uint64, arriva
 		t.errorSpans++
 	}
 	t.spans++
-	if len(t.leaves) >= e.cfg.TraceMaxSpans {
-		t.overflow = true
-	} else {
-		t.leaves = append(t.leaves, rec.Leaf)
-		t.infos = append(t.infos, rec.Info)
-	}
 	if arrival > t.lastArrival {
 		t.lastArrival = arrival
+		e.traceSeq++
+		t.seq = e.traceSeq
+		heap.Fix(&e.traceHeap, t.idx)
 	}
-	e.hold(t.segs, seg)
+	if !slices.Contains(t.segs, seg) {
+		t.segs = append(t.segs, seg)
+		e.segPending[seg]++
+	}
+	if e.tspool.rolled {
+		e.tspool.rolled = false
+		return e.compactTraceSpool()
+	}
+	return nil
+}
+
+func addDistinct(set []string, v string) []string {
+	if v == "" || slices.Contains(set, v) {
+		return set
+	}
+	return append(set, v)
+}
+
+// makeRoomForTrace keeps at most trace_max_open traces open: before one more is opened, the trace whose last
+// span arrived longest ago is completed as if it were idle (sealed if significant).
+func (e *engine) makeRoomForTrace() {
+	for len(e.traceHeap) > 0 && len(e.traceHeap) >= e.cfg.TraceMaxOpen {
+		t := e.traceHeap[0]
+		if err := e.completeTrace(t, e.now()); err != nil {
+			// Keeping it would break the bound; its spans are still sealed in the window batches.
+			e.logger.Error("sealing a trace completed early for trace_max_open failed; dropped without obs_trace_complete receipt",
+				zap.String("trace_id", t.id), zap.Error(err))
+			e.forgetTrace(t)
+		}
+		e.evicted++
+	}
+}
+
+// logEvictions reports traces completed early for trace_max_open, at most once a minute.
+func (e *engine) logEvictions(now time.Time) {
+	if e.evicted == 0 || (!e.evictedLogged.IsZero() && now.Sub(e.evictedLogged) < time.Minute) {
+		return
+	}
+	e.logger.Warn("open traces reached trace_max_open; the oldest were completed before trace_idle (a significant one is sealed with the spans it had; later spans only go to the window batches)",
+		zap.Int("traces", e.evicted), zap.Int("trace_max_open", e.cfg.TraceMaxOpen))
+	e.evicted, e.evictedLogged = 0, now
+}
+
+// forgetTrace drops an open trace and its references to the trace spool and the WAL.
+func (e *engine) forgetTrace(t *traceState) {
+	delete(e.traces, traceKey{wsDir: t.wsDir, id: t.id})
+	if t.idx >= 0 {
+		heap.Remove(&e.traceHeap, t.idx)
+	}
+	e.tspool.release(t.refs)
+	for _, seg := range t.segs {
+		e.releaseSeg(seg)
+	}
 }
 
 // run is the engine loop.
@@ -714,19 +820,17 @@ func (e *engine) tick() {
 				zap.String("workspace", w.workspace), zap.Error(err))
 		}
 	}
-	idle := now.Add(-e.cfg.TraceIdle).UnixNano()
-	var done []*traceState
-	for _, t := range e.traces {
-		if t.lastArrival <= idle {
-			done = append(done, t)
-		}
-	}
-	sort.Slice(done, func(i, j int) bool { return done[i].wsDir+done[i].id < done[j].wsDir+done[j].id })
+	done := e.traceHeap.idle(now.Add(-e.cfg.TraceIdle).UnixNano())
+	// Only traces of one workspace share a scroll, so this orders each scroll's receipts by trace id.
+	slices.SortFunc(done, func(a, b *traceState) int {
+		return cmp.Or(cmp.Compare(a.wsDir, b.wsDir), cmp.Compare(a.id, b.id))
+	})
 	for _, t := range done {
 		if err := e.completeTrace(t, now); err != nil {
 			e.logger.Error("sealing trace failed; will retry", zap.String("trace_id", t.id), zap.Error(err))
 		}
 	}
+	e.logEvictions(now)
 	e.dropSealedSegments()
 }
 
@@ -819,11 +923,7 @@ func (e *engine) seal(w *window, now time.Time) error {
 			return errSimulatedCrash
 		}
 	}
-	hashes := make([][]byte, w.count)
-	for i := range hashes {
-		hashes[i] = w.leafHashes[i*32 : (i+1)*32 : (i+1)*32]
-	}
-	root := merkle.Root(merkle.BLAKE3, hashes)
+	root := w.tree.Root()
 	tags := []string{"observability", w.key.signal}
 	if e.cfg.Interval == time.Hour {
 		tags = append(tags, "hourly")
@@ -883,44 +983,28 @@ func (e *engine) rootStale(err error) bool {
 }
 
 // completeTrace seals a significant trace (an error span, or longer than trace_threshold) into its own file and
-// an obs_trace_complete receipt; other traces are just forgotten (their spans are in the window batches).
+// an obs_trace_complete receipt, reading its spans back from the trace spool; other traces are just forgotten
+// (their spans are in the window batches).
 func (e *engine) completeTrace(t *traceState, now time.Time) error {
 	start, end, errorSpans := t.start, t.end, t.errorSpans
-	root := -1
-	services, nodes := map[string]struct{}{}, map[string]struct{}{}
-	for i, in := range t.infos {
-		if in.Parent == "" && root < 0 {
-			root = i
-		}
-		if in.Service != "" {
-			services[in.Service] = struct{}{}
-		}
-		if in.Node != "" {
-			nodes[in.Node] = struct{}{}
-		}
-	}
 	duration := time.Duration(max(end-start, 0))
 	if errorSpans == 0 && duration <= e.cfg.TraceThreshold {
-		delete(e.traces, t.wsDir+"/"+t.id)
-		e.release(t.segs)
+		e.forgetTrace(t)
 		return nil
 	}
 	if t.overflow {
 		e.logger.Warn("significant trace has more spans than trace_max_spans; no obs_trace_complete receipt (its spans are sealed in the window batches)",
 			zap.String("trace_id", t.id), zap.Int("trace_max_spans", e.cfg.TraceMaxSpans))
-		delete(e.traces, t.wsDir+"/"+t.id)
-		e.release(t.segs)
+		e.forgetTrace(t)
 		return nil
 	}
 	s, err := e.scroll(t.wsDir)
 	if err != nil {
 		return err
 	}
-	name := ""
-	if root >= 0 {
-		name = t.infos[root].SpanName
-	} else if len(t.infos) > 0 {
-		name = t.infos[0].SpanName
+	leaves, err := e.tspool.read(t.refs)
+	if err != nil {
+		return err
 	}
 	status := "ok"
 	if errorSpans > 0 {
@@ -928,16 +1012,15 @@ func (e *engine) completeTrace(t *traceState, now time.Time) error {
 	}
 	r := &receipts.Receipt{
 		Type: receipts.TypeTraceComplete, ID: "trace-" + t.id, Timestamp: receipts.FormatTime(now), Workspace: t.workspace,
-		SpanCount: uint64(len(t.leaves)), ErrorSpans: uint64(errorSpans), TraceID: t.id, Name: name,
+		SpanCount: uint64(len(leaves)), ErrorSpans: uint64(errorSpans), TraceID: t.id, Name: t.name,
 		DurationMs: duration.Milliseconds(), Status: status, EventTime: receipts.FormatTime(time.Unix(0, end)),
-		ServicesReporting: sortedKeys(services), NodesReporting: sortedKeys(nodes),
+		ServicesReporting: slices.Sorted(slices.Values(t.services)), NodesReporting: slices.Sorted(slices.Values(t.nodes)),
 		Tags: []string{"observability", "trace"},
 	}
-	if err := s.SealFile(receipts.TracePath(t.id, time.Unix(0, end)), t.leaves, r); err != nil && !e.rootStale(err) {
+	if err := s.SealFile(receipts.TracePath(t.id, time.Unix(0, end)), leaves, r); err != nil && !e.rootStale(err) {
 		return err
 	}
-	delete(e.traces, t.wsDir+"/"+t.id)
-	e.release(t.segs)
+	e.forgetTrace(t)
 	e.tel.ReceiptWindowsSealed.Add(context.Background(), 1, metric.WithAttributes(attribute.String("type", r.Type)))
 	return nil
 }
@@ -1040,6 +1123,9 @@ func (e *engine) close() error {
 	}
 	if e.wal != nil {
 		errs = append(errs, e.wal.Close())
+	}
+	if e.tspool != nil {
+		errs = append(errs, e.tspool.close())
 	}
 	if e.unlock != nil {
 		e.unlock()

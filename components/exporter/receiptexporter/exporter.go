@@ -96,10 +96,10 @@ func (e *receiptExporter) submit(ctx context.Context, signal uint8, raw []byte, 
 	return toStatus(eng.submit(ctx, r))
 }
 
-// hashedRecords collects the records of a request with their leaf hashes, computed on the caller's goroutine so
+// hashedRecords collects the n records of a request with their leaf hashes, computed on the caller's goroutine so
 // concurrent requests use all cores before they meet in the single-writer commit loop.
-func hashedRecords(encode func(func(receipts.Record) error) error) ([]receipts.Record, error) {
-	var recs []receipts.Record
+func hashedRecords(n int, encode func(func(receipts.Record) error) error) ([]receipts.Record, error) {
+	recs := make([]receipts.Record, 0, n)
 	err := encode(func(r receipts.Record) error {
 		r.LeafHash = merkle.BLAKE3.HashLeaf(r.Leaf)
 		recs = append(recs, r)
@@ -108,35 +108,50 @@ func hashedRecords(encode func(func(receipts.Record) error) error) ([]receipts.R
 	return recs, err
 }
 
-// decodeRequest derives the records of a WAL entry's request bytes (replay). Live ingest encodes the pdata it was
-// handed instead, which is the same as long as a protobuf round trip is lossless; either way each record's leaf
-// is produced once and its batch file and Merkle root are computed from those same bytes.
+// decodeRequest derives the records of a WAL entry's request bytes (replay). Live ingest cuts the leaves from the
+// request bytes it writes to the WAL; replay decodes them and cuts the leaves from the request's canonical
+// encoding, so the leaves are those of a live ingest as long as a protobuf round trip is lossless. The bytes are
+// re-encoded (one marshal per request) rather than cut directly: an entry written by an earlier build need not be
+// in this pdata's canonical form. Either way each record's leaf is produced once and its batch file and Merkle
+// root are computed from those same bytes.
 func decodeRequest(signal uint8, raw []byte, wsAttr string) ([]receipts.Record, error) {
-	var recs []receipts.Record
-	add := func(r receipts.Record) error {
-		r.LeafHash = merkle.BLAKE3.HashLeaf(r.Leaf)
-		recs = append(recs, r)
-		return nil
-	}
 	switch signal {
 	case wal.SignalLogs:
 		ld, err := (&plog.ProtoUnmarshaler{}).UnmarshalLogs(raw)
 		if err != nil {
 			return nil, err
 		}
-		return recs, receipts.EncodeLogs(ld, wsAttr, add)
+		canon, err := (&plog.ProtoMarshaler{}).MarshalLogs(ld)
+		if err != nil {
+			return nil, err
+		}
+		return hashedRecords(ld.LogRecordCount(), func(fn func(receipts.Record) error) error {
+			return receipts.EncodeLogsWire(ld, canon, wsAttr, fn)
+		})
 	case wal.SignalMetrics:
 		md, err := (&pmetric.ProtoUnmarshaler{}).UnmarshalMetrics(raw)
 		if err != nil {
 			return nil, err
 		}
-		return recs, receipts.EncodeMetrics(md, wsAttr, add)
+		canon, err := (&pmetric.ProtoMarshaler{}).MarshalMetrics(md)
+		if err != nil {
+			return nil, err
+		}
+		return hashedRecords(md.DataPointCount(), func(fn func(receipts.Record) error) error {
+			return receipts.EncodeMetricsWire(md, canon, wsAttr, fn)
+		})
 	case wal.SignalTraces:
 		td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(raw)
 		if err != nil {
 			return nil, err
 		}
-		return recs, receipts.EncodeTraces(td, wsAttr, add)
+		canon, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+		if err != nil {
+			return nil, err
+		}
+		return hashedRecords(td.SpanCount(), func(fn func(receipts.Record) error) error {
+			return receipts.EncodeTracesWire(td, canon, wsAttr, fn)
+		})
 	}
 	return nil, fmt.Errorf("unknown signal %d", signal)
 }
@@ -149,8 +164,9 @@ func (e *receiptExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	if err != nil {
 		return consumererror.NewPermanent(err)
 	}
-	recs, err := hashedRecords(func(fn func(receipts.Record) error) error {
-		return receipts.EncodeLogs(ld, e.cfg.WorkspaceAttribute, fn)
+	// The leaves are cut from the bytes written to the WAL: no per-record copy or marshal.
+	recs, err := hashedRecords(ld.LogRecordCount(), func(fn func(receipts.Record) error) error {
+		return receipts.EncodeLogsWire(ld, raw, e.cfg.WorkspaceAttribute, fn)
 	})
 	if err != nil {
 		return consumererror.NewPermanent(err)
@@ -199,8 +215,9 @@ func (e *receiptExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) e
 	if err != nil {
 		return consumererror.NewPermanent(err)
 	}
-	recs, err := hashedRecords(func(fn func(receipts.Record) error) error {
-		return receipts.EncodeMetrics(md, e.cfg.WorkspaceAttribute, fn)
+	// The leaves are cut from the bytes written to the WAL: no per-record copy or marshal.
+	recs, err := hashedRecords(md.DataPointCount(), func(fn func(receipts.Record) error) error {
+		return receipts.EncodeMetricsWire(md, raw, e.cfg.WorkspaceAttribute, fn)
 	})
 	if err != nil {
 		return consumererror.NewPermanent(err)
@@ -216,8 +233,9 @@ func (e *receiptExporter) pushTraces(ctx context.Context, td ptrace.Traces) erro
 	if err != nil {
 		return consumererror.NewPermanent(err)
 	}
-	recs, err := hashedRecords(func(fn func(receipts.Record) error) error {
-		return receipts.EncodeTraces(td, e.cfg.WorkspaceAttribute, fn)
+	// The leaves are cut from the bytes written to the WAL: no per-record copy or marshal.
+	recs, err := hashedRecords(td.SpanCount(), func(fn func(receipts.Record) error) error {
+		return receipts.EncodeTracesWire(td, raw, e.cfg.WorkspaceAttribute, fn)
 	})
 	if err != nil {
 		return consumererror.NewPermanent(err)
