@@ -544,6 +544,7 @@ func (e *engine) makeRoomForTrace() {
 			e.forgetTrace(t)
 		}
 		e.evicted++
+		e.tel.ReceiptTracesEarly.Add(context.Background(), 1)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -195,6 +196,9 @@ func TestTraceMaxOpenCompletesOldestTrace(t *testing.T) {
 	cfg.TraceMaxOpen = 2
 	core, logs := observer.New(zapcore.WarnLevel)
 	set := exportertest.NewNopSettings(metadata.Type)
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	set.TelemetrySettings = tel.NewTelemetrySettings()
 	set.Logger = zap.New(core)
 	e := newReceiptExporter(cfg, set)
 	e.now = clock.Now
@@ -242,6 +246,13 @@ func TestTraceMaxOpenCompletesOldestTrace(t *testing.T) {
 		return n == 2
 	}, 5*time.Second, 10*time.Millisecond)
 	require.LessOrEqual(t, logs.FilterMessageSnippet("trace_max_open").Len(), 2)
+	// Operators see the same count as a metric.
+	m, err := tel.GetMetric("tfocol_receipt_traces_completed_early")
+	require.NoError(t, err)
+	sum, ok := m.Data.(metricdata.Sum[int64])
+	require.True(t, ok)
+	require.Len(t, sum.DataPoints, 1)
+	require.EqualValues(t, 2, sum.DataPoints[0].Value)
 	require.NoError(t, e.shutdown(ctx))
 	require.LessOrEqual(t, maxOpen, 2)
 	require.Empty(t, eng.traces)

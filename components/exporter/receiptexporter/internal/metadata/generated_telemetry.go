@@ -15,6 +15,7 @@ type TelemetryBuilder struct {
 	ReceiptWalBytes        metric.Int64Gauge
 	ReceiptFsyncLatency    metric.Float64Histogram
 	ReceiptDuplicates      metric.Int64Counter
+	ReceiptTracesEarly     metric.Int64Counter
 }
 
 // NewTelemetryBuilder creates the instruments from the component's meter provider.
@@ -39,6 +40,9 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 	err = errors.Join(err, e)
 	tb.ReceiptDuplicates, e = m.Int64Counter("tfocol_receipt_duplicate_requests",
 		metric.WithDescription("Requests answered with success without writing them again: their Idempotency-Key (workspace, key and content) was already accepted."), metric.WithUnit("{request}"))
+	err = errors.Join(err, e)
+	tb.ReceiptTracesEarly, e = m.Int64Counter("tfocol_receipt_traces_completed_early",
+		metric.WithDescription("Open traces completed before trace_idle because trace_max_open traces were open."), metric.WithUnit("{trace}"))
 	err = errors.Join(err, e)
 	return &tb, err
 }
