@@ -462,96 +462,61 @@ func sameRecords(got, want []Record) string {
 	return ""
 }
 
-func checkLogs(ld plog.Logs) string {
-	want, err := collect(func(fn func(Record) error) error { return refEncodeLogs(ld, testWSAttr, fn) })
+// signalCodec is what checkSignal needs of one signal: the reference encoder, the wire encoder, the old entry
+// point (marshal + wire) and a protobuf round trip.
+type signalCodec[T any] struct {
+	name      string
+	reference func(T, string, func(Record) error) error
+	wire      func(T, []byte, string, func(Record) error) error
+	encode    func(T, string, func(Record) error) error
+	marshal   func(T) ([]byte, error)
+	unmarshal func([]byte) (T, error)
+}
+
+// checkSignal compares the wire leaves of x with the reference implementation, directly and after the request
+// is decoded from its bytes (replay); it returns the first difference, or "".
+func checkSignal[T any](c signalCodec[T], x T) string {
+	want, err := collect(func(fn func(Record) error) error { return c.reference(x, testWSAttr, fn) })
 	if err != nil {
 		return err.Error()
 	}
-	raw, err := (&plog.ProtoMarshaler{}).MarshalLogs(ld)
+	raw, err := c.marshal(x)
 	if err != nil {
 		return err.Error()
 	}
-	got, err := collect(func(fn func(Record) error) error { return EncodeLogsWire(ld, raw, testWSAttr, fn) })
+	got, err := collect(func(fn func(Record) error) error { return c.wire(x, raw, testWSAttr, fn) })
 	if err != nil {
-		return "EncodeLogsWire: " + err.Error()
+		return c.name + " wire: " + err.Error()
 	}
 	if d := sameRecords(got, want); d != "" {
-		return "logs: " + d
+		return c.name + ": " + d
 	}
-	// Replay: the request decoded from its bytes gives the same records.
-	back, err := (&plog.ProtoUnmarshaler{}).UnmarshalLogs(raw)
+	back, err := c.unmarshal(raw)
 	if err != nil {
 		return err.Error()
 	}
-	got, err = collect(func(fn func(Record) error) error { return EncodeLogs(back, testWSAttr, fn) })
+	got, err = collect(func(fn func(Record) error) error { return c.encode(back, testWSAttr, fn) })
 	if err != nil {
-		return "EncodeLogs after round trip: " + err.Error()
+		return c.name + " after round trip: " + err.Error()
 	}
 	if d := sameRecords(got, want); d != "" {
-		return "logs after round trip: " + d
+		return c.name + " after round trip: " + d
 	}
 	return ""
 }
 
-func checkTraces(td ptrace.Traces) string {
-	want, err := collect(func(fn func(Record) error) error { return refEncodeTraces(td, testWSAttr, fn) })
-	if err != nil {
-		return err.Error()
-	}
-	raw, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
-	if err != nil {
-		return err.Error()
-	}
-	got, err := collect(func(fn func(Record) error) error { return EncodeTracesWire(td, raw, testWSAttr, fn) })
-	if err != nil {
-		return "EncodeTracesWire: " + err.Error()
-	}
-	if d := sameRecords(got, want); d != "" {
-		return "traces: " + d
-	}
-	back, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(raw)
-	if err != nil {
-		return err.Error()
-	}
-	got, err = collect(func(fn func(Record) error) error { return EncodeTraces(back, testWSAttr, fn) })
-	if err != nil {
-		return "EncodeTraces after round trip: " + err.Error()
-	}
-	if d := sameRecords(got, want); d != "" {
-		return "traces after round trip: " + d
-	}
-	return ""
-}
+var (
+	logsCodec = signalCodec[plog.Logs]{"logs", refEncodeLogs, EncodeLogsWire, EncodeLogs,
+		(&plog.ProtoMarshaler{}).MarshalLogs, (&plog.ProtoUnmarshaler{}).UnmarshalLogs}
+	tracesCodec = signalCodec[ptrace.Traces]{"traces", refEncodeTraces, EncodeTracesWire, EncodeTraces,
+		(&ptrace.ProtoMarshaler{}).MarshalTraces, (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces}
+	metricsCodec = signalCodec[pmetric.Metrics]{"metrics", refEncodeMetrics, EncodeMetricsWire, EncodeMetrics,
+		(&pmetric.ProtoMarshaler{}).MarshalMetrics, (&pmetric.ProtoUnmarshaler{}).UnmarshalMetrics}
+)
 
-func checkMetrics(md pmetric.Metrics) string {
-	want, err := collect(func(fn func(Record) error) error { return refEncodeMetrics(md, testWSAttr, fn) })
-	if err != nil {
-		return err.Error()
-	}
-	raw, err := (&pmetric.ProtoMarshaler{}).MarshalMetrics(md)
-	if err != nil {
-		return err.Error()
-	}
-	got, err := collect(func(fn func(Record) error) error { return EncodeMetricsWire(md, raw, testWSAttr, fn) })
-	if err != nil {
-		return "EncodeMetricsWire: " + err.Error()
-	}
-	if d := sameRecords(got, want); d != "" {
-		return "metrics: " + d
-	}
-	back, err := (&pmetric.ProtoUnmarshaler{}).UnmarshalMetrics(raw)
-	if err != nil {
-		return err.Error()
-	}
-	got, err = collect(func(fn func(Record) error) error { return EncodeMetrics(back, testWSAttr, fn) })
-	if err != nil {
-		return "EncodeMetrics after round trip: " + err.Error()
-	}
-	if d := sameRecords(got, want); d != "" {
-		return "metrics after round trip: " + d
-	}
-	return ""
-}
+func checkLogs(ld plog.Logs) string          { return checkSignal(logsCodec, ld) }
+func checkTraces(td ptrace.Traces) string    { return checkSignal(tracesCodec, td) }
+func checkMetrics(md pmetric.Metrics) string { return checkSignal(metricsCodec, md) }
 
 // TestWireLeavesMatchReference: for many random requests the leaves cut from the request bytes, their info and
 // event times equal those of the reference (copy + marshal) implementation, record for record.
