@@ -30,13 +30,15 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 		metric.WithDescription("Receipts sealed (windows, significant traces, alerts)."), metric.WithUnit("{receipt}"))
 	err = errors.Join(err, e)
 	tb.ReceiptSealDuration, e = m.Float64Histogram("tfocol_receipt_seal_duration",
-		metric.WithDescription("Time to seal one window: batch file, receipt line, ROOT."), metric.WithUnit("s"))
+		metric.WithDescription("Time to seal one window: batch file, receipt line, ROOT."), metric.WithUnit("s"),
+		metric.WithExplicitBucketBoundaries(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
 	err = errors.Join(err, e)
 	tb.ReceiptWalBytes, e = m.Int64Gauge("tfocol_receipt_wal_bytes",
 		metric.WithDescription("Bytes held in WAL segments."), metric.WithUnit("By"))
 	err = errors.Join(err, e)
 	tb.ReceiptFsyncLatency, e = m.Float64Histogram("tfocol_receipt_fsync_latency",
-		metric.WithDescription("Latency of one WAL group commit (write + fsync)."), metric.WithUnit("s"))
+		metric.WithDescription("Latency of one durable write: a WAL group commit (write + fsync) or an alert receipt append, by operation."), metric.WithUnit("s"),
+		metric.WithExplicitBucketBoundaries(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
 	err = errors.Join(err, e)
 	tb.ReceiptDuplicates, e = m.Int64Counter("tfocol_receipt_duplicate_requests",
 		metric.WithDescription("Requests answered with success without writing them again: their Idempotency-Key (workspace, key and content) was already accepted."), metric.WithUnit("{request}"))
