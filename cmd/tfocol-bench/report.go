@@ -248,6 +248,8 @@ func methodText(o options) string {
   authenticates with `+"`tfo_auth`"+`) its key file at a key minted with `+"`tfocol keys new`"+`.
 - Every run starts a fresh collector (so peak RSS is that run's), loads it for %s of warm-up, then measures a
   %s window. Rounds alternate which pipeline runs first, so slow drift on the shared machine affects both alike.
+  After each run its files are deleted and the disk is synced (sync(2)), so no run inherits writeback of the one
+  before: a saturation run leaves hundreds of MB of dirty pages, whose writeback stalled the next run's fsyncs.
 - Load: an in-process generator sends real OTLP/gRPC export requests of %d items, pre-marshaled (64 distinct
   requests per signal, cycled), uncompressed, over %d connections. Every request carries the same headers to both
   pipelines: `+"`X-TelemetryFlow-Key-ID`/`-Key-Secret`/`-Agent-ID`, `x-workspace-id`"+` and a unique
