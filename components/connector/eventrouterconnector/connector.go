@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 
 	"go.opentelemetry.io/collector/component"
@@ -110,15 +112,28 @@ func newEventRouter(set connector.Settings, cfg *Config, next consumer.Logs) (*e
 		telemetry: tb,
 	}
 
+	// Routes with the same set of pipelines are one destination, so a request whose records all go to the same
+	// pipelines (e.g. valid and rejected records both to the durable log) is passed on whole, as one call.
+	destBySet := map[string]int{}
 	pipelineConsumer := func(field string, ids []pipeline.ID) (int, error) {
 		if len(ids) == 0 {
 			return drop, nil
+		}
+		names := make([]string, len(ids))
+		for i, id := range ids {
+			names[i] = id.String()
+		}
+		slices.Sort(names)
+		set := strings.Join(slices.Compact(names), "\x00")
+		if d, ok := destBySet[set]; ok {
+			return d, nil
 		}
 		c, err := router.Consumer(ids...)
 		if err != nil {
 			return drop, fmt.Errorf("%s: %w", field, err)
 		}
 		r.consumers = append(r.consumers, c)
+		destBySet[set] = len(r.consumers) - 1
 		return len(r.consumers) - 1, nil
 	}
 

@@ -466,3 +466,36 @@ func TestRoutedPartsAreConsumedConcurrently(t *testing.T) {
 		assert.Positive(t, sinks[p].LogRecordCount(), p)
 	}
 }
+
+// At the gateway's ingest the router only checks and annotates: valid and rejected records go to the same
+// pipeline (the durable log), so a mixed request must reach it as one call — one log append, not one per route.
+func TestSamePipelinesAreOneDestination(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Schemas = seedSchemas
+	cfg.DefaultPipelines = []pipeline.ID{logsID("durable")}
+	cfg.RejectedPipelines = []pipeline.ID{logsID("durable")}
+	h := newHarness(t, cfg, "durable")
+	fixtures, err := eventtest.Load(fixtureDir)
+	require.NoError(t, err)
+	ld, byTag, plain, unknown := mixedRequest(t, fixtures)
+	total := ld.LogRecordCount()
+	require.NoError(t, h.conn.ConsumeLogs(context.Background(), ld))
+	require.Len(t, h.sinks["durable"].AllLogs(), 1, "one call for the whole request")
+	assert.Equal(t, total, h.sinks["durable"].AllLogs()[0].LogRecordCount())
+	annotated := 0
+	for _, r := range h.received("durable") {
+		if _, ok := r.record.Attributes().Get(AttrRejectionReason); ok {
+			annotated++
+			assert.Equal(t, "rejected", byTag[r.tag].Expect.Outcome, "only rejected records are annotated")
+		}
+	}
+	rejected := 0
+	for _, fx := range byTag {
+		if fx.Expect.Outcome == "rejected" {
+			rejected++
+		}
+	}
+	assert.Equal(t, rejected, annotated)
+	assert.NotEmpty(t, plain)
+	assert.NotEmpty(t, unknown)
+}
