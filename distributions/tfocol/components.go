@@ -11,8 +11,11 @@ import (
 	hostmetricsreceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/hostmetricsreceiver"
 	eventrouterconnector "github.com/tfocol/tfocol/components/connector/eventrouterconnector"
 	receiptexporter "github.com/tfocol/tfocol/components/exporter/receiptexporter"
+	tfologexporter "github.com/tfocol/tfocol/components/exporter/tfologexporter"
 	tfoauthextension "github.com/tfocol/tfocol/components/extension/tfoauthextension"
+	tfologextension "github.com/tfocol/tfocol/components/extension/tfologextension"
 	workspaceprocessor "github.com/tfocol/tfocol/components/processor/workspaceprocessor"
+	tfologreceiver "github.com/tfocol/tfocol/components/receiver/tfologreceiver"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/exporter"
@@ -56,6 +59,7 @@ func components() (otelcol.Factories, error) {
 		pprofextension.NewFactory(),
 		zpagesextension.NewFactory(),
 		tfoauthextension.NewFactory(),
+		tfologextension.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -66,11 +70,13 @@ func components() (otelcol.Factories, error) {
 		pprofextension.NewFactory().Type():       "github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension v0.149.0",
 		zpagesextension.NewFactory().Type():      "go.opentelemetry.io/collector/extension/zpagesextension v0.149.0",
 		tfoauthextension.NewFactory().Type():     "github.com/tfocol/tfocol v0.0.0",
+		tfologextension.NewFactory().Type():      "github.com/tfocol/tfocol v0.0.0",
 	})
 
 	factories.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](
 		otlpreceiver.NewFactory(),
 		hostmetricsreceiver.NewFactory(),
+		tfologreceiver.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -78,6 +84,7 @@ func components() (otelcol.Factories, error) {
 	factories.ReceiverModules = makeModulesMap(factories.Receivers, map[component.Type]string{
 		otlpreceiver.NewFactory().Type():        "go.opentelemetry.io/collector/receiver/otlpreceiver v0.149.0",
 		hostmetricsreceiver.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/hostmetricsreceiver v0.149.0",
+		tfologreceiver.NewFactory().Type():      "github.com/tfocol/tfocol v0.0.0",
 	})
 
 	factories.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](
@@ -86,6 +93,7 @@ func components() (otelcol.Factories, error) {
 		debugexporter.NewFactory(),
 		prometheusexporter.NewFactory(),
 		receiptexporter.NewFactory(),
+		tfologexporter.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -96,6 +104,7 @@ func components() (otelcol.Factories, error) {
 		debugexporter.NewFactory().Type():      "go.opentelemetry.io/collector/exporter/debugexporter v0.149.0",
 		prometheusexporter.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusexporter v0.149.0",
 		receiptexporter.NewFactory().Type():    "github.com/tfocol/tfocol v0.0.0",
+		tfologexporter.NewFactory().Type():     "github.com/tfocol/tfocol v0.0.0",
 	})
 
 	factories.Processors, err = otelcol.MakeFactoryMap[processor.Factory](

@@ -11,5 +11,8 @@ import (
 )
 
 func run(params otelcol.CollectorSettings) error {
+	if err := cli.EnableDefaultGates(); err != nil {
+		return err
+	}
 	return cli.NewCommand(params).Execute()
 }

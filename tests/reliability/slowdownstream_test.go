@@ -65,7 +65,7 @@ var retryable = map[string]bool{"HTTP 429": true, "HTTP 503": true, "gRPC Resour
 // record exactly once.
 func TestSlowAndDeadUpstream(t *testing.T) {
 	gw := e2etest.StartGateway(t, e2etest.Options{
-		Configs: []string{fastReceiptsOverlay, "tests/reliability/testdata/small-queue.yaml"},
+		Configs: []string{fastReceiptsOverlay, "tests/reliability/testdata/small-log.yaml"},
 		Env: map[string]string{
 			"TFOCOL_MEMORY_LIMIT_MIB":           fmt.Sprint(slowMemoryLimitMiB),
 			"TFOCOL_MEMORY_SPIKE_MIB":           fmt.Sprint(slowSpikeMiB),

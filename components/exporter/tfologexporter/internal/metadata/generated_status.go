@@ -1,0 +1,15 @@
+// Package metadata holds the tfo_log exporter's type, scope and stability (mdatagen's shape, written by hand).
+package metadata
+
+import "go.opentelemetry.io/collector/component"
+
+var (
+	Type      = component.MustNewType("tfo_log")
+	ScopeName = "github.com/tfocol/tfocol/components/exporter/tfologexporter"
+)
+
+const (
+	TracesStability  = component.StabilityLevelAlpha
+	MetricsStability = component.StabilityLevelAlpha
+	LogsStability    = component.StabilityLevelAlpha
+)

@@ -1,0 +1,262 @@
+package tfologreceiver
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/tfocol/tfocol/components/receiver/tfologreceiver/internal/metadata"
+	"github.com/tfocol/tfocol/internal/durablelog"
+	"github.com/tfocol/tfocol/internal/durablelog/loghost"
+)
+
+// readBatch bounds one read of the cursor; idlePoll is how often an idle receiver re-checks the head, which is
+// how far the watermark lags the present while nothing arrives.
+const (
+	readEntries = 1024
+	readBytes   = 8 << 20
+	idlePoll    = 250 * time.Millisecond
+)
+
+// logReceiver is one consumer of the durable log: one cursor, shared by the receiver's traces, metrics and logs
+// pipelines, read in log order.
+type logReceiver struct {
+	cfg  *Config
+	set  receiver.Settings
+	name string
+
+	logs    consumer.Logs
+	metrics consumer.Metrics
+	traces  consumer.Traces
+
+	hostsMu sync.Mutex
+	hosts   []component.Host
+
+	stream    *stream
+	cancel    context.CancelFunc
+	done      chan struct{}
+	delivered metric.Int64Counter
+	retries   metric.Int64Counter
+	dropped   metric.Int64Counter
+}
+
+func newLogReceiver(cfg *Config, set receiver.Settings) *logReceiver {
+	name := cfg.Consumer
+	if name == "" {
+		name = set.ID.String()
+	}
+	return &logReceiver{cfg: cfg, set: set, name: name}
+}
+
+// addHost remembers each pipeline instance's host, so health is reported in every pipeline the cursor feeds.
+func (r *logReceiver) addHost(h component.Host) {
+	r.hostsMu.Lock()
+	r.hosts = append(r.hosts, h)
+	r.hostsMu.Unlock()
+}
+
+func (r *logReceiver) report(ev *componentstatus.Event) {
+	r.hostsMu.Lock()
+	defer r.hostsMu.Unlock()
+	for _, h := range r.hosts {
+		componentstatus.ReportStatus(h, ev)
+	}
+}
+
+func (r *logReceiver) Start(_ context.Context, host component.Host) error {
+	p, err := loghost.Find(host, r.cfg.Log)
+	if err != nil {
+		return err
+	}
+	cur, err := p.DurableLog().Cursor(r.name)
+	if err != nil {
+		return err
+	}
+	m := r.set.MeterProvider.Meter(metadata.ScopeName)
+	var e1, e2, e3 error
+	r.delivered, e1 = m.Int64Counter("tfocol_log_consumer_delivered",
+		metric.WithDescription("Durable log entries a consumer's pipelines accepted, by consumer and signal."), metric.WithUnit("{entry}"))
+	r.retries, e2 = m.Int64Counter("tfocol_log_consumer_retries",
+		metric.WithDescription("Failed deliveries of durable log entries to a consumer's pipelines, retried; by consumer."), metric.WithUnit("{attempt}"))
+	r.dropped, e3 = m.Int64Counter("tfocol_log_consumer_undecodable",
+		metric.WithDescription("Durable log entries whose payload could not be decoded (a defect: never expected), skipped; by consumer."), metric.WithUnit("{entry}"))
+	if err := errors.Join(e1, e2, e3); err != nil {
+		return err
+	}
+	r.stream = newStream(cur)
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel, r.done = cancel, make(chan struct{})
+	go r.run(ctx, cur)
+	return nil
+}
+
+func (r *logReceiver) Shutdown(context.Context) error {
+	if r.cancel == nil {
+		return nil
+	}
+	r.cancel()
+	<-r.done
+	return nil
+}
+
+func (r *logReceiver) run(ctx context.Context, cur *durablelog.Cursor) {
+	defer close(r.done)
+	for ctx.Err() == nil {
+		r.stream.noteHead()
+		rctx, cancel := context.WithTimeout(ctx, idlePoll)
+		entries, err := cur.Next(rctx, readEntries, readBytes)
+		cancel()
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+				continue
+			}
+			if errors.Is(err, durablelog.ErrClosed) {
+				return
+			}
+			r.set.Logger.Error("reading the durable log failed", zap.String("consumer", r.name), zap.Error(err))
+			sleep(ctx, time.Second)
+			continue
+		}
+		for i := 0; i < len(entries); {
+			j := r.groupEnd(entries, i)
+			if !r.deliver(ctx, entries[i:j]) {
+				return
+			}
+			i = j
+		}
+	}
+}
+
+// groupEnd returns the end of the run of entries starting at i that are delivered as one request.
+func (r *logReceiver) groupEnd(entries []durablelog.Entry, i int) int {
+	j, size := i+1, len(entries[i].Payload)
+	for j < len(entries) && entries[j].Type == entries[i].Type && size+len(entries[j].Payload) <= r.cfg.MaxBatchBytes {
+		size += len(entries[j].Payload)
+		j++
+	}
+	return j
+}
+
+// deliver hands a group of entries to the pipeline of its signal, retrying until it is accepted or the receiver
+// stops (false). Entries of a signal this receiver has no pipeline for are passed over.
+func (r *logReceiver) deliver(ctx context.Context, group []durablelog.Entry) bool {
+	last := group[len(group)-1]
+	sig := loghost.SignalName(last.Type)
+	// One buffer the consumers may keep: the log reuses its read buffers.
+	size := 0
+	for _, e := range group {
+		size += len(e.Payload)
+	}
+	payload := make([]byte, 0, size)
+	for _, e := range group {
+		payload = append(payload, e.Payload...)
+	}
+	call, ok, err := r.decode(last.Type, payload)
+	if err != nil {
+		r.set.Logger.Error("durable log entry could not be decoded; skipped", zap.String("consumer", r.name),
+			zap.Uint64("first_seq", group[0].Seq), zap.Uint64("last_seq", last.Seq), zap.Error(err))
+		r.dropped.Add(ctx, int64(len(group)), metric.WithAttributes(attribute.String("consumer", r.name)))
+		r.stream.deliveredThrough(last)
+		return true
+	}
+	if !ok {
+		r.stream.deliveredThrough(last)
+		return true
+	}
+	dctx := durablelog.WithDelivery(ctx, durablelog.Delivery{Seq: last.Seq, Arrival: last.Arrival, Stream: r.stream})
+	backoff := r.cfg.RetryInitial
+	var failingSince time.Time
+	stalled := false
+	for {
+		err := call(dctx)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		r.retries.Add(ctx, 1, metric.WithAttributes(attribute.String("consumer", r.name)))
+		if failingSince.IsZero() {
+			failingSince = time.Now()
+			r.set.Logger.Warn("durable log consumer failed; retrying the same entries until it succeeds",
+				zap.String("consumer", r.name), zap.String("signal", sig), zap.Uint64("seq", last.Seq), zap.Error(err))
+		}
+		if !stalled && time.Since(failingSince) >= r.cfg.StallAfter {
+			stalled = true
+			r.set.Logger.Error("durable log consumer is stalled", zap.String("consumer", r.name),
+				zap.Duration("failing_for", time.Since(failingSince)), zap.Error(err))
+			r.report(componentstatus.NewRecoverableErrorEvent(err))
+		}
+		if !sleep(ctx, backoff) {
+			return false
+		}
+		backoff = min(2*backoff, r.cfg.RetryMax)
+	}
+	if !failingSince.IsZero() {
+		r.set.Logger.Info("durable log consumer recovered", zap.String("consumer", r.name),
+			zap.Duration("failed_for", time.Since(failingSince)))
+		if stalled {
+			r.report(componentstatus.NewStatusEvent(componentstatus.StatusOK))
+		}
+	}
+	r.delivered.Add(ctx, int64(len(group)), metric.WithAttributes(attribute.String("consumer", r.name), attribute.String("signal", sig)))
+	r.stream.deliveredThrough(last)
+	return true
+}
+
+// decode turns a payload into the consumer call of its signal; ok is false when no pipeline takes the signal.
+func (r *logReceiver) decode(typ uint8, payload []byte) (call func(context.Context) error, ok bool, err error) {
+	switch typ {
+	case loghost.SignalLogs:
+		if r.logs == nil {
+			return nil, false, nil
+		}
+		ld, err := (&plog.ProtoUnmarshaler{}).UnmarshalLogs(payload)
+		if err != nil {
+			return nil, false, err
+		}
+		return func(ctx context.Context) error { return r.logs.ConsumeLogs(ctx, ld) }, true, nil
+	case loghost.SignalMetrics:
+		if r.metrics == nil {
+			return nil, false, nil
+		}
+		md, err := (&pmetric.ProtoUnmarshaler{}).UnmarshalMetrics(payload)
+		if err != nil {
+			return nil, false, err
+		}
+		return func(ctx context.Context) error { return r.metrics.ConsumeMetrics(ctx, md) }, true, nil
+	case loghost.SignalTraces:
+		if r.traces == nil {
+			return nil, false, nil
+		}
+		td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(payload)
+		if err != nil {
+			return nil, false, err
+		}
+		return func(ctx context.Context) error { return r.traces.ConsumeTraces(ctx, td) }, true, nil
+	}
+	return nil, false, errors.New("unknown entry type")
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
