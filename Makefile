@@ -14,7 +14,7 @@ export GONOSUMDB := github.com/open-telemetry/opentelemetry-collector-contrib
 BUILD_INPUTS := $(shell find . -path ./data -prune -o -path ./bin -prune -o -path ./tests -prune -o -path ./internal/e2etest -prune -o -path ./cmd/tfocol-bench -prune -o -path ./.git -prune -o \
 	\( -name '*.go' ! -name '*_test.go' -o -name go.mod -o -name go.sum \) -print)
 
-.PHONY: build run test test-unit test-e2e test-reliability validate lint generate clean bench
+.PHONY: build run test test-unit test-e2e test-reliability validate lint generate clean bench bench-workspaces
 
 build: $(BIN)
 
@@ -73,9 +73,16 @@ lint:
 	$(GO) vet ./...
 	cd $(DIST) && $(GO) vet ./...
 
-# Side-by-side benchmark of the gateway and a stock pipeline (~10 min; BENCH_FLAGS=-quick for ~1 min).
+# Side-by-side benchmark of the gateway and the stock pipelines stock, durable and durable-sync (~16 min;
+# BENCH_FLAGS=-quick for ~2 min). BENCH_GATEWAY: the gateway config to measure.
+BENCH_GATEWAY ?= configs/gateway.yaml
 bench: build
-	$(GO) run ./cmd/tfocol-bench -build=false $(BENCH_FLAGS)
+	$(GO) run ./cmd/tfocol-bench -build=false -gateway $(BENCH_GATEWAY) $(BENCH_FLAGS)
+
+# Workspace scaling of the gateway (not part of CI; ~5-10 min): docs/benchmarks.md.
+BENCH_WORKSPACES ?= 100,2000,10000
+bench-workspaces: build
+	$(GO) run ./cmd/tfocol-bench -build=false -gateway $(BENCH_GATEWAY) -workspaces $(BENCH_WORKSPACES) $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin

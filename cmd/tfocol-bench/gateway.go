@@ -24,12 +24,19 @@ type gatewayConfig struct {
 	Path string
 
 	Authenticator string   // the tfo_auth extension the OTLP receiver authenticates with ("" = none)
-	KeysFileEnv   string   // environment variable the tfo_auth key file path comes from
-	KeysFileSet   string   // --set override when the key file path is not taken from the environment
-	UpstreamEnv   []string // environment variables of the OTLP/gRPC exporters' endpoints
+	KeysFileEnv   string   // documented environment variable the tfo_auth key file path comes from
+	KeysFileSet   string   // --set override when the key file path is not taken from a documented variable
+	UpstreamEnv   []string // documented environment variables of the OTLP/gRPC exporters' endpoints
+	UpstreamSet   []string // --set overrides (key) for OTLP/gRPC exporters whose endpoint is not from one
 	Extensions    []string // service::extensions, to add pprof to in the profiling overlay
 	Pipelines     []string // "name: receivers → processors → exporters", for the report
 	MissingEnv    []string // variables referenced without default and unset here
+	// Documented are the TFOCOL_* variables the header comment of the config documents: the only ones the
+	// bench sets for the gateway (a reshaped config keeps working as long as its header is right).
+	Documented map[string]bool
+	// ReceiptDirs are the directory settings (unexpanded) of the receipt exporters that seal windows (mode
+	// other than alerts), for the workspace-scaling mode.
+	ReceiptDirs []string
 }
 
 type configFile struct {
@@ -57,7 +64,7 @@ func inspectGateway(path string) (*gatewayConfig, error) {
 	if err := yaml.Unmarshal(raw, &cf); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	gc := &gatewayConfig{Path: path, Extensions: cf.Service.Extensions}
+	gc := &gatewayConfig{Path: path, Extensions: cf.Service.Extensions, Documented: documentedEnv(raw)}
 
 	for id, rcv := range cf.Receivers {
 		if componentType(id) != "otlp" {
@@ -73,7 +80,7 @@ func inspectGateway(path string) (*gatewayConfig, error) {
 	}
 	if gc.Authenticator != "" {
 		keys := lookup(cf.Extensions[gc.Authenticator], "keys_file")
-		if m := envRef.FindStringSubmatch(keys); m != nil {
+		if m := envRef.FindStringSubmatch(keys); m != nil && gc.Documented[m[1]] {
 			gc.KeysFileEnv = m[1]
 		} else {
 			gc.KeysFileSet = "extensions::" + gc.Authenticator + "::keys_file"
@@ -89,15 +96,24 @@ func inspectGateway(path string) (*gatewayConfig, error) {
 		switch componentType(id) {
 		case "otlp", "otlp_grpc":
 			m := envRef.FindStringSubmatch(lookup(cf.Exporters[id], "endpoint"))
-			if m == nil {
-				return nil, fmt.Errorf("%s: exporter %s: endpoint does not come from an environment variable", path, id)
+			if m != nil && gc.Documented[m[1]] {
+				if !slices.Contains(gc.UpstreamEnv, m[1]) {
+					gc.UpstreamEnv = append(gc.UpstreamEnv, m[1])
+				}
+			} else {
+				gc.UpstreamSet = append(gc.UpstreamSet, "exporters::"+id+"::endpoint")
 			}
-			gc.UpstreamEnv = append(gc.UpstreamEnv, m[1])
 		case "otlphttp", "otlp_http":
 			return nil, fmt.Errorf("%s: exporter %s: the bench sink speaks OTLP/gRPC only", path, id)
+		case "receipt":
+			if lookup(cf.Exporters[id], "mode") != "alerts" {
+				if dir := lookup(cf.Exporters[id], "directory"); dir != "" {
+					gc.ReceiptDirs = append(gc.ReceiptDirs, dir)
+				}
+			}
 		}
 	}
-	if len(gc.UpstreamEnv) == 0 {
+	if len(gc.UpstreamEnv)+len(gc.UpstreamSet) == 0 {
 		return nil, fmt.Errorf("%s: no OTLP/gRPC exporter to point at the sink", path)
 	}
 
@@ -113,6 +129,49 @@ func inspectGateway(path string) (*gatewayConfig, error) {
 		}
 	}
 	return gc, nil
+}
+
+// documentedLine matches a variable in the header comment of a shipped config: "#   TFOCOL_NAME   meaning".
+// "TFOCOL_METRICS_HOST/PORT" documents TFOCOL_METRICS_HOST and TFOCOL_METRICS_PORT.
+var documentedLine = regexp.MustCompile(`^#\s+(TFOCOL_[A-Z0-9_]+)((?:/[A-Z0-9_]+)*)\s`)
+
+// documentedEnv returns the TFOCOL_* variables documented in the comment block at the top of a config (up to its
+// first non-comment line).
+func documentedEnv(raw []byte) map[string]bool {
+	doc := map[string]bool{}
+	for line := range strings.SplitSeq(string(raw), "\n") {
+		line = strings.TrimRight(line, "\r")
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		if !strings.HasPrefix(line, "#") {
+			break
+		}
+		m := documentedLine.FindStringSubmatch(line + " ")
+		if m == nil {
+			continue
+		}
+		doc[m[1]] = true
+		if m[2] != "" {
+			// Siblings replace the last "_" part: TFOCOL_METRICS_HOST/PORT → TFOCOL_METRICS_PORT.
+			base := m[1][:strings.LastIndexByte(m[1], '_')+1]
+			for _, sib := range strings.Split(m[2][1:], "/") {
+				doc[base+sib] = true
+			}
+		}
+	}
+	return doc
+}
+
+// expandEnv resolves ${env:NAME} and ${env:NAME:-default} in s with env, falling back to the default.
+func expandEnv(s string, env map[string]string) string {
+	return envRef.ReplaceAllStringFunc(s, func(ref string) string {
+		m := envRef.FindStringSubmatch(ref)
+		if v, ok := env[m[1]]; ok {
+			return v
+		}
+		return strings.TrimPrefix(m[2], ":-")
+	})
 }
 
 // lookup returns the string at a path of nested YAML maps, or "".

@@ -1,7 +1,9 @@
-// Command tfocol-bench runs the stock OpenTelemetry pipeline (otlp → batch → otlp) and the shipped tfocol
-// gateway (configs/gateway.yaml) side by side in the same bin/tfocol, under the same OTLP/gRPC load for
-// logs, traces and metrics, at a fixed rate and at saturation, and reports throughput, CPU per item, peak
-// RSS and export latency with tfocol/stock ratios. `make bench` runs it; see docs/benchmarks.md.
+// Command tfocol-bench runs the shipped tfocol gateway (configs/gateway.yaml, -gateway) side by side with stock
+// OpenTelemetry pipelines in the same bin/tfocol — stock (otlp → batch → otlp, in memory), durable and
+// durable-sync (otlp → otlp with a persistent queue on file_storage, fsync off / on) — under the same OTLP/gRPC
+// load for logs, traces and metrics, at a fixed rate and at saturation, and reports throughput, CPU per item,
+// peak RSS and export latency with tfocol/peer ratios. `make bench` runs it. With -workspaces it measures the
+// gateway's scaling with the number of workspaces instead (`make bench-workspaces`). See docs/benchmarks.md.
 package main
 
 import (
@@ -16,6 +18,8 @@ import (
 	ossignal "os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -37,8 +41,12 @@ type options struct {
 	EventShare  float64
 	Signals     []signal
 	Modes       []string
+	Peers       []string
 	Gateway     string
 	Stock       string
+	Durable     string
+	GatewayEnv  map[string]string
+	WS          wsOptions
 	Out         string
 	ProfileDir  string
 	Verbose     bool
@@ -61,8 +69,9 @@ func main() {
 
 func run() error {
 	var o options
-	var signals, modes string
-	flag.IntVar(&o.Rounds, "rounds", 3, "rounds; each runs every load on stock and tfocol, in alternating order")
+	var signals, modes, peers, workspaces string
+	o.GatewayEnv = map[string]string{}
+	flag.IntVar(&o.Rounds, "rounds", 3, "rounds; each runs every load on every peer, in rotating order")
 	flag.DurationVar(&o.Warmup, "warmup", 3*time.Second, "load before the measurement window starts")
 	flag.DurationVar(&o.Window, "window", 10*time.Second, "measurement window per run")
 	flag.Float64Var(&o.Rate, "rate", 10000, "items per second of the fixed-rate load")
@@ -74,8 +83,20 @@ func run() error {
 	flag.Float64Var(&o.EventShare, "event-share", 0.2, "share of log records that are TelemetryFlow event records")
 	flag.StringVar(&signals, "signals", "logs,traces,metrics", "signals to load")
 	flag.StringVar(&modes, "modes", modeFixed+","+modeSat, "loads: fixed (-rate items/s) and/or saturation")
-	flag.StringVar(&o.Gateway, "gateway", "configs/gateway.yaml", "tfocol gateway config, run unmodified")
+	flag.StringVar(&peers, "peers", strings.Join(allPeers, ","), "pipelines to run: stock (in-memory), durable (persistent queue, no fsync), durable-sync (persistent queue, fsync), tfocol (the gateway)")
+	flag.StringVar(&o.Gateway, "gateway", "configs/gateway.yaml", "tfocol gateway config, run unmodified (only the TFOCOL_* variables its header documents are set)")
 	flag.StringVar(&o.Stock, "stock", "tests/bench/stock.yaml", "stock pipeline config")
+	flag.StringVar(&o.Durable, "durable", "tests/bench/durable.yaml", "config of the durable and durable-sync peers (TFOCOL_BENCH_QUEUE_FSYNC=false/true)")
+	flag.Func("gateway-env", "set a `NAME=value` the gateway config documents (repeatable), e.g. TFOCOL_IDEMPOTENCY_STORE=storage; the report says so", func(v string) error {
+		k, val, ok := strings.Cut(v, "=")
+		if !ok || !strings.HasPrefix(k, "TFOCOL_") {
+			return errors.New("want TFOCOL_NAME=value")
+		}
+		o.GatewayEnv[k] = val
+		return nil
+	})
+	flag.StringVar(&workspaces, "workspaces", "", "workspace-scaling mode instead of the pipeline comparison: comma-separated workspace counts, e.g. 100,2000,10000 (docs/benchmarks.md)")
+	o.WS.flags()
 	flag.StringVar(&o.Out, "out", "docs/benchmarks.md", "markdown report to write (the generated section); empty: none")
 	flag.StringVar(&o.ProfileDir, "profile", "", "after the rounds, profile the gateway (CPU, heap, goroutines) once per load and signal into this directory")
 	flag.Func("gateway-set", "diagnosis only: pass --set=`key=value` to the gateway (repeatable); the report says so", func(v string) error {
@@ -84,7 +105,7 @@ func run() error {
 	})
 	flag.BoolVar(&o.Build, "build", true, "run make build first (false: use the existing bin/tfocol)")
 	flag.BoolVar(&o.Verbose, "v", false, "print the harness's log lines")
-	flag.BoolVar(&o.Quick, "quick", false, "smoke run (~1 minute): 1 round, short windows, no report file unless -out is given")
+	flag.BoolVar(&o.Quick, "quick", false, "smoke run (~2 minutes): 1 round, short windows, no report file unless -out is given")
 	flag.Parse()
 
 	if o.Quick {
@@ -117,11 +138,33 @@ func run() error {
 		}
 		o.Modes = append(o.Modes, m)
 	}
+	for _, name := range strings.Split(peers, ",") {
+		name = strings.TrimSpace(name)
+		if !slices.Contains(allPeers, name) {
+			return fmt.Errorf("unknown peer %q (want %s)", name, strings.Join(allPeers, ", "))
+		}
+		if !slices.Contains(o.Peers, name) {
+			o.Peers = append(o.Peers, name)
+		}
+	}
+	if workspaces != "" {
+		for _, f := range strings.Split(workspaces, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n <= 0 {
+				return fmt.Errorf("-workspaces: %q is not a positive count", f)
+			}
+			o.WS.Counts = append(o.WS.Counts, n)
+		}
+	}
 	runtime.GOMAXPROCS(o.Procs)
+	scrubEnv()
+	if len(o.WS.Counts) > 0 {
+		return benchWorkspaces(o)
+	}
 	return bench(o)
 }
 
-// pipeline is one collector configuration under test.
+// pipeline is one collector configuration under test (a peer).
 type pipeline struct {
 	Name    string
 	Configs []string
@@ -170,7 +213,7 @@ func bench(o options) error {
 			return err
 		}
 	}
-	stock, tfocol, err := pipelines(o, gw, creds, sink.Addr)
+	peers, err := pipelines(o, gw, creds, sink.Addr)
 	if err != nil {
 		return err
 	}
@@ -184,22 +227,19 @@ func bench(o options) error {
 	}
 
 	r := &runner{o: o, sink: sink, bodies: bodies, headers: creds.headers(), tmp: tmp}
-	fmt.Fprintf(os.Stderr, "gateway %s: auth=%q, exporters→sink via %v\n", gw.Path, gw.Authenticator, gw.UpstreamEnv)
+	fmt.Fprintf(os.Stderr, "gateway %s: auth=%q, exporters→sink via %v %v; peers %v\n", gw.Path, gw.Authenticator, gw.UpstreamEnv, gw.UpstreamSet, o.Peers)
 	start := time.Now()
 	var results []runResult
+	load := 0
 	for round := 1; round <= o.Rounds; round++ {
-		pair := 0
 		for _, mode := range o.Modes {
 			for _, sig := range o.Signals {
-				// Alternate which pipeline goes first, between neighbouring loads and between rounds for
-				// the same load, so drift (noisy neighbours, warming caches) hits both alike.
-				order := []pipeline{stock, tfocol}
-				if (round+pair)%2 == 0 {
-					order[0], order[1] = order[1], order[0]
-				}
-				pair++
-				for _, p := range order {
-					res := r.runOne(p, mode, sig, round, "")
+				// Rotate which pipeline goes first, between neighbouring loads and between rounds for
+				// the same load, so drift (noisy neighbours, warming caches) hits all alike.
+				order := peerOrder(o.Peers, load)
+				load++
+				for _, name := range order {
+					res := r.runOne(peers[name], mode, sig, round, "")
 					fmt.Fprintln(os.Stderr, res.line())
 					results = append(results, res)
 				}
@@ -210,6 +250,10 @@ func bench(o options) error {
 
 	var profiles []string
 	if o.ProfileDir != "" {
+		tfocol, ok := peers[peerTfocol]
+		if !ok {
+			return errors.New("-profile needs the tfocol peer")
+		}
 		if profiles, err = r.profile(tfocol, gw); err != nil {
 			return err
 		}
@@ -234,44 +278,124 @@ func bench(o options) error {
 	return nil
 }
 
-// pipelines returns the stock and tfocol pipelines, both exporting to the sink.
-func pipelines(o options, gw *gatewayConfig, creds credentials, sinkAddr string) (stock, tfocol pipeline, err error) {
-	stock = pipeline{Name: "stock", Configs: []string{o.Stock}, Env: map[string]string{"TFOCOL_UPSTREAM_ENDPOINT": sinkAddr}}
-	tfocol = pipeline{Name: "tfocol", Configs: []string{o.Gateway}, Env: map[string]string{}}
-	for _, name := range gw.UpstreamEnv {
-		tfocol.Env[name] = sinkAddr
-	}
-	if gw.Authenticator != "" {
-		tfocol.Env["TFOCOL_KEYS_FILE"] = creds.KeysFile
-		if gw.KeysFileEnv != "" {
-			tfocol.Env[gw.KeysFileEnv] = creds.KeysFile
-		} else {
-			fmt.Fprintf(os.Stderr, "note: %s takes the key file path literally; overriding it with --set\n", gw.Path)
-			tfocol.Args = append(tfocol.Args, "--set="+gw.KeysFileSet+"="+creds.KeysFile)
+// Peer names: the gateway and the stock pipelines it is compared with.
+const (
+	peerStock       = "stock"
+	peerDurable     = "durable"
+	peerDurableSync = "durable-sync"
+	peerTfocol      = "tfocol"
+)
+
+var allPeers = []string{peerStock, peerDurable, peerDurableSync, peerTfocol}
+
+// harnessEnv are the variables e2etest.Start sets for every collector (ports, data and config directory).
+var harnessEnv = []string{"TFOCOL_OTLP_GRPC_ENDPOINT", "TFOCOL_OTLP_HTTP_ENDPOINT", "TFOCOL_HEALTH_ENDPOINT",
+	"TFOCOL_PROMETHEUS_ENDPOINT", "TFOCOL_METRICS_HOST", "TFOCOL_METRICS_PORT", "TFOCOL_DATA_DIR", "TFOCOL_CONFIG_DIR"}
+
+// pipelines returns the pipelines of o.Peers, all exporting to the sink. The stock and durable ones are the
+// bench's own configs; the gateway gets only the TFOCOL_* variables its config's header documents (plus --set
+// overrides where a path it must change does not come from one).
+func pipelines(o options, gw *gatewayConfig, creds credentials, sinkAddr string) (map[string]pipeline, error) {
+	out := map[string]pipeline{}
+	for _, name := range o.Peers {
+		switch name {
+		case peerStock:
+			out[name] = pipeline{Name: name, Configs: []string{o.Stock}, Env: map[string]string{"TFOCOL_UPSTREAM_ENDPOINT": sinkAddr}}
+		case peerDurable, peerDurableSync:
+			out[name] = pipeline{Name: name, Configs: []string{o.Durable}, Env: map[string]string{
+				"TFOCOL_UPSTREAM_ENDPOINT": sinkAddr,
+				"TFOCOL_BENCH_QUEUE_FSYNC": fmt.Sprint(name == peerDurableSync),
+			}}
+		case peerTfocol:
+			p, err := gatewayPipeline(o, gw, creds, sinkAddr)
+			if err != nil {
+				return nil, err
+			}
+			out[name] = p
 		}
 	}
-	for _, kv := range o.GatewaySet {
-		tfocol.Args = append(tfocol.Args, "--set="+kv)
+	return out, nil
+}
+
+// gatewayPipeline is the gateway of o.Gateway pointed at the sink and the minted key.
+func gatewayPipeline(o options, gw *gatewayConfig, creds credentials, sinkAddr string) (pipeline, error) {
+	p := pipeline{Name: peerTfocol, Configs: []string{o.Gateway}, Env: map[string]string{}}
+	for _, name := range harnessEnv {
+		if !gw.Documented[name] {
+			fmt.Fprintf(os.Stderr, "note: %s does not document %s, which the harness sets for every collector\n", gw.Path, name)
+		}
 	}
-	// Variables the config needs without a default: take what a deployment sets (configs/validate.env).
+	for _, name := range gw.UpstreamEnv {
+		p.Env[name] = sinkAddr
+	}
+	for _, key := range gw.UpstreamSet {
+		fmt.Fprintf(os.Stderr, "note: %s: %s does not come from a documented variable; overriding it with --set\n", gw.Path, key)
+		p.Args = append(p.Args, "--set="+key+"="+sinkAddr)
+	}
+	if gw.Authenticator != "" {
+		if gw.KeysFileEnv != "" {
+			p.Env[gw.KeysFileEnv] = creds.KeysFile
+		} else {
+			fmt.Fprintf(os.Stderr, "note: %s does not take the key file path from a documented variable; overriding it with --set\n", gw.Path)
+			p.Args = append(p.Args, "--set="+gw.KeysFileSet+"="+creds.KeysFile)
+		}
+	}
+	for k, v := range o.GatewayEnv {
+		if !gw.Documented[k] {
+			return p, fmt.Errorf("%s: %s is not among the variables documented at the top of %s", "-gateway-env", k, gw.Path)
+		}
+		p.Env[k] = v
+	}
+	for _, kv := range o.GatewaySet {
+		p.Args = append(p.Args, "--set="+kv)
+	}
+	// Variables the config needs without a default: take what a deployment sets (configs/validate.env), for
+	// documented ones only.
 	if len(gw.MissingEnv) > 0 {
 		deploy, _ := envFile("configs/validate.env")
 		var missing []string
 		for _, name := range gw.MissingEnv {
-			if _, set := tfocol.Env[name]; set || name == "TFOCOL_DATA_DIR" {
+			if _, set := p.Env[name]; set || slices.Contains(harnessEnv, name) {
 				continue
 			}
-			if v, ok := deploy[name]; ok {
-				tfocol.Env[name] = v
-			} else {
+			v, ok := deploy[name]
+			switch {
+			case ok && gw.Documented[name]:
+				p.Env[name] = v
+			case ok:
+				fmt.Fprintf(os.Stderr, "note: %s needs %s (no default) but does not document it: not set\n", gw.Path, name)
+			default:
 				missing = append(missing, name)
 			}
 		}
 		if len(missing) > 0 {
-			return stock, tfocol, fmt.Errorf("%s needs %v set (no default, not in configs/validate.env)", gw.Path, missing)
+			return p, fmt.Errorf("%s needs %v set (no default, not in configs/validate.env)", gw.Path, missing)
 		}
 	}
-	return stock, tfocol, nil
+	return p, nil
+}
+
+// scrubEnv removes TFOCOL_* variables (but TFOCOL_BIN) from this process's environment, which every collector
+// inherits: a TFOCOL_QUEUE_FSYNC or TFOCOL_DATA_DIR left in the shell must not change what is measured.
+func scrubEnv() {
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "TFOCOL_") && name != "TFOCOL_BIN" {
+			fmt.Fprintf(os.Stderr, "note: ignoring %s from the environment\n", name)
+			_ = os.Unsetenv(name)
+		}
+	}
+}
+
+// peerOrder is the order the peers run the k-th load of the bench (counted over all rounds) in: rotated by one
+// from each load to the next, so each peer runs first, second, … equally often and drift hits all alike.
+func peerOrder(peers []string, k int) []string {
+	n := len(peers)
+	if n == 0 {
+		return nil
+	}
+	shift := k % n
+	return append(slices.Clone(peers[shift:]), peers[:shift]...)
 }
 
 // runner runs one load against one pipeline.
@@ -308,9 +432,9 @@ type runResult struct {
 
 func (r runResult) line() string {
 	if r.Err != nil {
-		return fmt.Sprintf("round %d %-10s %-7s %-6s FAILED: %v", r.Round, r.Mode, r.Signal, r.Pipeline, r.Err)
+		return fmt.Sprintf("round %d %-10s %-7s %-12s FAILED: %v", r.Round, r.Mode, r.Signal, r.Pipeline, r.Err)
 	}
-	s := fmt.Sprintf("round %d %-10s %-7s %-6s %9.0f items/s (delivered %9.0f, accepted %9.0f)  cpu %5.2f s/M items (%.2f cores, gen %.2f)  rss %6.1f MiB (end: anon %.0f, file %.0f)  p50 %7.2f ms  p99 %7.2f ms",
+	s := fmt.Sprintf("round %d %-10s %-7s %-12s %9.0f items/s (delivered %9.0f, accepted %9.0f)  cpu %5.2f s/M items (%.2f cores, gen %.2f)  rss %6.1f MiB (end: anon %.0f, file %.0f)  p50 %7.2f ms  p99 %7.2f ms",
 		r.Round, r.Mode, r.Signal, r.Pipeline, r.Throughput, r.Delivered, r.AckedRate, r.CPUPerM, r.CPUCores, r.GenCores, r.RSSMiB, r.AnonMiB, r.FileMiB, ms(r.P50), ms(r.P99))
 	if r.Failed > 0 {
 		s += fmt.Sprintf("  %d failed requests (last: %s)", r.Failed, r.LastErr)

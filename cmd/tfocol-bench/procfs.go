@@ -91,6 +91,48 @@ func peakRSS(pid int) (uint64, error) {
 	return parseStatusKB(raw, "VmHWM")
 }
 
+// openFDs is the number of open file descriptors of a process (entries of /proc/<pid>/fd).
+func openFDs(pid int) (int, error) {
+	entries, err := os.ReadDir(procPath(pid, "fd"))
+	if err != nil {
+		return 0, err
+	}
+	return len(entries), nil
+}
+
+// openFilesLimit is the soft RLIMIT_NOFILE of a process, from /proc/<pid>/limits (0 = unlimited).
+func openFilesLimit(pid int) (uint64, error) {
+	raw, err := os.ReadFile(procPath(pid, "limits"))
+	if err != nil {
+		return 0, err
+	}
+	return parseLimitsSoft(raw, "Max open files")
+}
+
+// parseLimitsSoft returns the soft limit of a row of /proc/<pid>/limits ("Max open files  1024  4096  files");
+// "unlimited" is 0.
+func parseLimitsSoft(limits []byte, name string) (uint64, error) {
+	for line := range strings.SplitSeq(string(limits), "\n") {
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) < 2 {
+			return 0, fmt.Errorf("limits: malformed %q line %q", name, line)
+		}
+		if f[0] == "unlimited" {
+			return 0, nil
+		}
+		v, err := strconv.ParseUint(f[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("limits: %s: %w", name, err)
+		}
+		return v, nil
+	}
+	return 0, fmt.Errorf("limits: no %q line", name)
+}
+
 func procPath(pid int, file string) string {
 	if pid == 0 {
 		return "/proc/self/" + file

@@ -102,3 +102,33 @@ func TestDeliveredRate(t *testing.T) {
 	// Too few arrivals: items in the window over the window.
 	assert.InDelta(t, 8192.0/3, deliveredRate(arr[:2], 8192, 3*time.Second), 0.01)
 }
+
+func TestParseLimitsSoft(t *testing.T) {
+	limits := []byte("Limit                     Soft Limit           Hard Limit           Units     \n" +
+		"Max cpu time              unlimited            unlimited            seconds   \n" +
+		"Max open files            1024                 524288               files     \n")
+	v, err := parseLimitsSoft(limits, "Max open files")
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1024), v)
+	v, err = parseLimitsSoft(limits, "Max cpu time")
+	require.NoError(t, err)
+	assert.Equal(t, uint64(0), v)
+	_, err = parseLimitsSoft(limits, "Max processes")
+	assert.Error(t, err)
+}
+
+func TestOpenFDsOnSelf(t *testing.T) {
+	before, err := openFDs(0)
+	require.NoError(t, err)
+	f, err := os.Open(os.DevNull)
+	require.NoError(t, err)
+	defer f.Close()
+	after, err := openFDs(0)
+	require.NoError(t, err)
+	assert.Greater(t, after, before-1) // other goroutines may close fds meanwhile; at least not fewer
+	limit, err := openFilesLimit(0)
+	require.NoError(t, err)
+	if limit > 0 {
+		assert.LessOrEqual(t, uint64(after), limit)
+	}
+}

@@ -2,9 +2,11 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -25,16 +27,9 @@ type report struct {
 }
 
 // group holds the runs of one (load, signal), per pipeline.
-type group struct {
-	stock, tfocol []runResult
-}
+type group map[string][]runResult
 
-func (g group) of(name string) []runResult {
-	if name == "stock" {
-		return g.stock
-	}
-	return g.tfocol
-}
+func (g group) of(name string) []runResult { return g[name] }
 
 func values(rs []runResult, f func(runResult) float64) []float64 {
 	var out []float64
@@ -103,18 +98,21 @@ func ratio(stock, tfocol []float64) (float64, bool) {
 }
 
 func buildReport(o options, results []runResult, gw *gatewayConfig, elapsed time.Duration, profiles []string, tmp string) report {
-	groups := map[string]*group{}
+	groups := map[string]group{}
 	key := func(mode string, sig signal) string { return mode + "/" + sig.String() }
 	for _, r := range results {
 		g := groups[key(r.Mode, r.Signal)]
 		if g == nil {
-			g = &group{}
+			g = group{}
 			groups[key(r.Mode, r.Signal)] = g
 		}
-		if r.Pipeline == "stock" {
-			g.stock = append(g.stock, r)
-		} else {
-			g.tfocol = append(g.tfocol, r)
+		g[r.Pipeline] = append(g[r.Pipeline], r)
+	}
+	// The gateway is compared with each stock peer that ran.
+	var bases []string
+	for _, p := range o.Peers {
+		if p != peerTfocol {
+			bases = append(bases, p)
 		}
 	}
 
@@ -139,28 +137,32 @@ func buildReport(o options, results []runResult, gw *gatewayConfig, elapsed time
 			if g == nil {
 				continue
 			}
-			for _, p := range []string{"stock", "tfocol"} {
+			for _, p := range o.Peers {
 				fmt.Fprintf(&t, "| %s | %s | %s |", o.loadName(mode), sig, p)
 				for _, m := range metricsCols {
 					fmt.Fprintf(&t, " %s |", fmtSpread(values(g.of(p), m.get), m.fmt))
 				}
 				t.WriteString("\n")
 			}
-			fmt.Fprintf(&t, "| | | *tfocol/stock* |")
-			for _, m := range metricsCols {
-				if r, ok := ratio(values(g.stock, m.get), values(g.tfocol, m.get)); ok {
-					fmt.Fprintf(&t, " *%.2f×* |", r)
-				} else {
-					t.WriteString(" – |")
+			if len(g.of(peerTfocol)) > 0 {
+				for _, base := range bases {
+					fmt.Fprintf(&t, "| | | *tfocol/%s* |", base)
+					for _, m := range metricsCols {
+						if r, ok := ratio(values(g.of(base), m.get), values(g.of(peerTfocol), m.get)); ok {
+							fmt.Fprintf(&t, " *%.2f×* |", r)
+						} else {
+							t.WriteString(" – |")
+						}
+					}
+					t.WriteString("\n")
 				}
 			}
-			t.WriteString("\n")
 
 			cpu := colCPU.get
-			if r, ok := ratio(values(g.stock, cpu), values(g.tfocol, cpu)); ok {
+			if r, ok := ratio(values(g.of(peerStock), cpu), values(g.of(peerTfocol), cpu)); ok {
 				check(r <= targetCPURatio, "CPU per item ≤ %.2f× stock, %s %s: %.2f×", targetCPURatio, sig, o.loadName(mode), r)
 			}
-			tput := values(g.tfocol, colThroughput.get)
+			tput := values(g.of(peerTfocol), colThroughput.get)
 			if mode == modeSat && len(tput) > 0 {
 				med := spreadOf(tput).Median
 				switch sig {
@@ -170,15 +172,27 @@ func buildReport(o options, results []runResult, gw *gatewayConfig, elapsed time
 					check(med >= targetSpansSec, "≥ 100k spans/s at saturation through the gateway: %s/s", fmtRate(med))
 				}
 			}
+			// Accepted == delivered, per peer: a difference is a queue filling (acknowledged, not yet delivered)
+			// or draining.
+			for _, p := range o.Peers {
+				for _, r := range g.of(p) {
+					if r.Err == nil && r.AckedRate > 0 && math.Abs(r.AckedRate-r.Delivered) > 0.03*r.AckedRate {
+						targets = append(targets, fmt.Sprintf("- note: %s %s %s round %d accepted %s/s but delivered %s/s",
+							r.Pipeline, sig, o.loadName(mode), r.Round, fmtRate(r.AckedRate), fmtRate(r.Delivered)))
+					}
+				}
+			}
 			if mode == modeFixed {
-				if rss := values(g.tfocol, colRSS.get); len(rss) > 0 {
+				if rss := values(g.of(peerTfocol), colRSS.get); len(rss) > 0 {
 					peak := spreadOf(rss).Max
 					check(peak <= targetRSSMiB, "RSS ≤ 100 MiB at %s, %s: peak %.0f MiB (max of rounds)", o.loadName(mode), sig, peak)
 				}
-				for _, r := range append(g.stock, g.tfocol...) {
-					if r.Err == nil && r.Throughput < 0.97*o.Rate {
-						targets = append(targets, fmt.Sprintf("- note: %s %s round %d delivered only %s/s of the %s/s offered",
-							r.Pipeline, sig, r.Round, fmtRate(r.Throughput), fmtRate(o.Rate)))
+				for _, p := range o.Peers {
+					for _, r := range g.of(p) {
+						if r.Err == nil && r.Throughput < 0.97*o.Rate {
+							targets = append(targets, fmt.Sprintf("- note: %s %s round %d delivered only %s/s of the %s/s offered",
+								r.Pipeline, sig, r.Round, fmtRate(r.Throughput), fmtRate(o.Rate)))
+						}
 					}
 				}
 			}
@@ -203,10 +217,29 @@ func buildReport(o options, results []runResult, gw *gatewayConfig, elapsed time
 	b.WriteString(rep.table)
 	b.WriteString("\n" + rep.targets + "\n")
 	b.WriteString("### Pipelines measured\n\n")
-	fmt.Fprintf(&b, "- **stock** (`%s`): `otlp` → `batch` → `otlp_grpc` (in-memory queue), same binary.\n", o.Stock)
+	for _, p := range o.Peers {
+		switch p {
+		case peerStock:
+			fmt.Fprintf(&b, "- **stock** (`%s`): `otlp` → `batch` → `otlp_grpc` (in-memory queue), same binary.\n", o.Stock)
+		case peerDurable:
+			fmt.Fprintf(&b, "- **durable** (`%s`, `TFOCOL_BENCH_QUEUE_FSYNC=false`): `otlp` → `otlp_grpc` with a persistent sending queue on `file_storage` (`fsync: false`), no batch processor, queue sizing and batching as the gateway's; same binary, no auth.\n", o.Durable)
+		case peerDurableSync:
+			fmt.Fprintf(&b, "- **durable-sync** (`%s`, `TFOCOL_BENCH_QUEUE_FSYNC=true`): the same with `fsync: true`.\n", o.Durable)
+		}
+	}
 	mods := "unmodified"
-	if len(o.GatewaySet) > 0 {
-		mods = "**modified for diagnosis** with `--set=" + strings.Join(o.GatewaySet, "`, `--set=") + "`"
+	var diag []string
+	for _, kv := range o.GatewaySet {
+		diag = append(diag, "`--set="+kv+"`")
+	}
+	for k, v := range o.GatewayEnv {
+		diag = append(diag, "`"+k+"="+v+"`")
+	}
+	if len(diag) > 0 {
+		mods = "**modified for diagnosis** with " + strings.Join(diag, ", ")
+	}
+	if !slices.Contains(o.Peers, peerTfocol) {
+		mods = "not run"
 	}
 	fmt.Fprintf(&b, "- **tfocol** (`%s`, %s; auth: %s):\n", gw.Path, mods, orNone(gw.Authenticator))
 	for _, p := range gw.Pipelines {
@@ -242,17 +275,19 @@ func orNone(s string) string {
 func methodText(o options) string {
 	return fmt.Sprintf(`### Method
 
-- `+"`make bench`"+` builds `+"`bin/tfocol`"+` once and runs `+"`go run ./cmd/tfocol-bench`"+`. Both pipelines run in that same
-  binary: the stock one from `+"`%s`"+`, the gateway from `+"`%s`"+` unmodified, with environment variables
-  pointing its OTLP exporters at the sink, its data directory at a fresh temporary directory and (when the receiver
-  authenticates with `+"`tfo_auth`"+`) its key file at a key minted with `+"`tfocol keys new`"+`.
+- `+"`make bench`"+` builds `+"`bin/tfocol`"+` once and runs `+"`go run ./cmd/tfocol-bench`"+`. All pipelines (peers) run in that
+  same binary: stock from `+"`%s`"+`, durable and durable-sync from `+"`%s`"+` (persistent queue on `+"`file_storage`"+`
+  with `+"`fsync`"+` false / true), the gateway from `+"`%s`"+` unmodified, with only the `+"`TFOCOL_*`"+` variables
+  documented at the top of that file set: its OTLP exporters at the sink, its data directory at a fresh temporary
+  directory and (when the receiver authenticates with `+"`tfo_auth`"+`) its key file at a key minted with
+  `+"`tfocol keys new`"+`. `+"`TFOCOL_*`"+` variables of the bench's own environment are not passed on.
 - Every run starts a fresh collector (so peak RSS is that run's), loads it for %s of warm-up, then measures a
-  %s window. Rounds alternate which pipeline runs first, so slow drift on the shared machine affects both alike.
+  %s window. Rounds rotate which pipeline runs first, so slow drift on the shared machine affects all alike.
   After each run its files are deleted and the disk is synced (sync(2)), so no run inherits writeback of the one
   before: a saturation run leaves hundreds of MB of dirty pages, whose writeback stalled the next run's fsyncs.
 - Load: an in-process generator sends real OTLP/gRPC export requests of %d items, pre-marshaled (64 distinct
-  requests per signal, cycled), uncompressed, over %d connections. Every request carries the same headers to both
-  pipelines: `+"`X-TelemetryFlow-Key-ID`/`-Key-Secret`/`-Agent-ID`, `x-workspace-id`"+` and a unique
+  requests per signal, cycled), uncompressed, over %d connections. Every request carries the same headers to every
+  peer: `+"`X-TelemetryFlow-Key-ID`/`-Key-Secret`/`-Agent-ID`, `x-workspace-id`"+` and a unique
   `+"`Idempotency-Key`"+`. Logs are %.0f%% TelemetryFlow event records (the valid examples in `+"`testdata/events`"+`,
   each with a fresh `+"`event.id`"+`: 90%% HostHeartbeat, 8%% PatchCompliance, 2%% failure events) and plain application
   logs otherwise; traces are 10-span
@@ -268,8 +303,8 @@ func methodText(o options) string {
   Latency: client-side duration of the export call (p50/p99 of the requests started in the window).
 - The generator and sink share the machine's cores with the collector; they run with GOMAXPROCS=%d (their own
   CPU use is the "gen" figure in the run lines). At saturation the collector therefore gets what the generator
-  leaves; both pipelines are measured under the same conditions.
-`, o.Stock, o.Gateway, o.Warmup, o.Window, o.Items, o.Conns, o.EventShare*100, o.loadName(modeFixed),
+  leaves; all pipelines are measured under the same conditions.
+`, o.Stock, o.Durable, o.Gateway, o.Warmup, o.Window, o.Items, o.Conns, o.EventShare*100, o.loadName(modeFixed),
 		o.RateWorkers, o.Workers, o.Procs)
 }
 
