@@ -331,9 +331,10 @@ func TestReceiptCrashRecoveryKill9(t *testing.T) {
 	require.Equal(t, nAcked+extra, len(seen))
 }
 
-// Valid failure events routed by the shipped gateway's event_router become one obs_alert_fired receipt each,
-// written before the request is answered; a retry of the same request (same x-request-id, hence the same
-// records) adds none; invalid failure events and other events are not alerts.
+// Valid failure events become one obs_alert_fired receipt each, in the same scroll as the workspace's batch
+// receipts (one receipt log, one ROOT, one origin), as soon as the seal consumer reads them from the durable
+// log; a retry of the same request (same records) adds none; invalid failure events and other events are not
+// alerts.
 func TestReceiptAlertsFromEventRouter(t *testing.T) {
 	keyFile, vkey := rcKeygen(t)
 	gw := rcStart(t, keyFile, nil)
@@ -361,30 +362,43 @@ func TestReceiptAlertsFromEventRouter(t *testing.T) {
 	headers["x-request-id"] = "alerts-e2e-1"
 	require.NoError(t, e2etest.ExportGRPC(ctx, gw.GRPC(headers), ld))
 
-	// No waiting: the receipts are durable when the request is answered.
-	dir := filepath.Join(gw.DataDir, "receipts-alerts")
+	dir := filepath.Join(gw.DataDir, "receipts")
 	scroll := filepath.Join(dir, e2etest.DefaultWorkspace)
-	got := map[string]int{}
-	lines, err := receipts.ScrollLines(scroll)
-	require.NoError(t, err)
-	for _, l := range lines {
-		r, err := receipts.ParseReceipt(l)
-		require.NoError(t, err)
-		require.Equal(t, receipts.TypeAlertFired, r.Type)
-		require.Equal(t, "brick-02", r.Node)
-		require.Equal(t, e2etest.DefaultWorkspace, r.Workspace)
-		got[r.Name]++
+	alerts := func() (map[string]int, int) {
+		got, n := map[string]int{}, 0
+		lines, _ := receipts.ScrollLines(scroll)
+		for _, l := range lines {
+			r, err := receipts.ParseReceipt(l)
+			require.NoError(t, err)
+			if r.Type != receipts.TypeAlertFired {
+				continue
+			}
+			require.Equal(t, "brick-02", r.Node)
+			require.Equal(t, e2etest.DefaultWorkspace, r.Workspace)
+			got[r.Name]++
+			n++
+		}
+		return got, n
 	}
+	var got map[string]int
+	e2etest.Eventually(t, 10*time.Second, func() bool {
+		got, _ = alerts()
+		return len(got) == len(want)
+	}, "alert receipts in the workspace's scroll")
+	time.Sleep(500 * time.Millisecond)
+	got, nAlerts := alerts()
 	require.Equal(t, want, got)
 
 	require.NoError(t, e2etest.ExportGRPC(ctx, gw.GRPC(headers), ld))
-	lines2, err := receipts.ScrollLines(scroll)
-	require.NoError(t, err)
-	require.Len(t, lines2, len(lines), "a retried event is not receipted twice")
+	time.Sleep(2 * time.Second)
+	_, again := alerts()
+	require.Equal(t, nAlerts, again, "a retried event is not receipted twice")
+	// Let the windows seal, so the scroll also holds the batch receipts, then verify it whole.
+	time.Sleep(3 * time.Second)
 	gw.Stop()
 	out, err := rcCLI(t, "verify", "--dir", dir, "--pubkey", vkey)
 	require.NoError(t, err, out)
 	out, err = rcCLI(t, "list", "--dir", dir, "--type", receipts.TypeAlertFired)
 	require.NoError(t, err)
-	require.Equal(t, len(lines)+1, strings.Count(out, "\n"))
+	require.Equal(t, nAlerts+1, strings.Count(out, "\n"))
 }

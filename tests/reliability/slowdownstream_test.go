@@ -1,14 +1,18 @@
 package reliability
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,27 +36,59 @@ const (
 type slowBatch struct {
 	tag      string
 	grpc     bool
+	records  int // log records; slowBatchRecords when 0
 	accepted bool
+	// noKeepAlive sends over HTTP on a new connection, so a refused dial is told apart from a reset request.
+	noKeepAlive bool
 }
 
-// send delivers the batch once and returns the answer ("HTTP 200", "gRPC Unavailable", ...).
+var noKeepAliveClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+
+// send delivers the batch once and returns the answer ("HTTP 200", "gRPC Unavailable", "connection refused",
+// "transport error: ...").
 func (b *slowBatch) send(gw *e2etest.Gateway) string {
 	headers := e2etest.KeyHeaders(gw.KeyID, gw.KeySecret, gw.Workspace)
 	headers["Idempotency-Key"] = "slow/" + b.tag
-	ld := logsTagged(b.tag, slowBatchRecords)
+	n := b.records
+	if n == 0 {
+		n = slowBatchRecords
+	}
+	ld := logsTagged(b.tag, n)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if b.grpc {
 		err := e2etest.ExportGRPC(ctx, gw.GRPC(headers), ld)
 		b.accepted = err == nil
+		if msg := status.Convert(err).Message(); status.Code(err) == codes.Unavailable &&
+			(strings.Contains(msg, "reset") || strings.Contains(msg, "EOF")) {
+			return "gRPC transport error: " + msg
+		}
 		return "gRPC " + status.Code(err).String()
 	}
-	res, err := e2etest.ExportHTTP(ctx, gw.HTTP(headers), ld)
+	body, path, err := e2etest.MarshalOTLP(ld)
 	if err != nil {
-		return "transport error"
+		return "marshal error"
 	}
-	b.accepted = res.Status == http.StatusOK
-	return fmt.Sprintf("HTTP %d", res.Status)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+gw.Ports.OTLPHTTP+path, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	client := http.DefaultClient
+	if b.noKeepAlive {
+		client = noKeepAliveClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return "connection refused"
+		}
+		return "transport error: " + err.Error()
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	b.accepted = resp.StatusCode == http.StatusOK
+	return fmt.Sprintf("HTTP %d", resp.StatusCode)
 }
 
 // retryable: the answers an OTLP client retries later (OTLP spec: 429/503, RESOURCE_EXHAUSTED/UNAVAILABLE).

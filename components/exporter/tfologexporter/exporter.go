@@ -108,6 +108,9 @@ func (e *logExporter) append(ctx context.Context, raw []byte) error {
 		return nil
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 		return err
+	case errors.Is(err, durablelog.ErrTooLarge):
+		e.appends.Add(ctx, 1, e.opts[outcomeError])
+		return consumererror.NewPermanent(status.Error(codes.InvalidArgument, "request too large for the durable log"))
 	case errors.Is(err, durablelog.ErrFull):
 		e.appends.Add(ctx, 1, e.opts[outcomeFull])
 		e.failed(err)
@@ -145,6 +148,6 @@ func (e *logExporter) recovered() {
 	e.mu.Unlock()
 	if was {
 		e.provider.ReportAppendOK()
-		componentstatus.ReportStatus(e.host, componentstatus.NewStatusEvent(componentstatus.StatusOK))
+		componentstatus.ReportStatus(e.host, componentstatus.NewEvent(componentstatus.StatusOK))
 	}
 }

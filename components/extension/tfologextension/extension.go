@@ -167,7 +167,7 @@ func (e *logExtension) ReportAppendOK() {
 	e.mu.Unlock()
 	if was != nil {
 		e.set.Logger.Info("durable log accepts appends again", zap.NamedError("was", was))
-		componentstatus.ReportStatus(e.host, componentstatus.NewStatusEvent(componentstatus.StatusOK))
+		componentstatus.ReportStatus(e.host, componentstatus.NewEvent(componentstatus.StatusOK))
 	}
 }
 

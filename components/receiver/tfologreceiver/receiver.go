@@ -208,7 +208,7 @@ func (r *logReceiver) deliver(ctx context.Context, group []durablelog.Entry) boo
 		r.set.Logger.Info("durable log consumer recovered", zap.String("consumer", r.name),
 			zap.Duration("failed_for", time.Since(failingSince)))
 		if stalled {
-			r.report(componentstatus.NewStatusEvent(componentstatus.StatusOK))
+			r.report(componentstatus.NewEvent(componentstatus.StatusOK))
 		}
 	}
 	r.delivered.Add(ctx, int64(len(group)), metric.WithAttributes(attribute.String("consumer", r.name), attribute.String("signal", sig)))

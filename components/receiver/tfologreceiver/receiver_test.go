@@ -1,0 +1,214 @@
+package tfologreceiver
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/extension"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/tfocol/tfocol/components/receiver/tfologreceiver/internal/metadata"
+	"github.com/tfocol/tfocol/internal/durablelog"
+	"github.com/tfocol/tfocol/internal/durablelog/loghost"
+)
+
+// host offers a durable log as the tfo_log extension does.
+type host struct {
+	component.Host
+	log *durablelog.Log
+}
+
+type provider struct{ log *durablelog.Log }
+
+func (p provider) Start(context.Context, component.Host) error { return nil }
+func (p provider) Shutdown(context.Context) error              { return nil }
+func (p provider) DurableLog() *durablelog.Log                 { return p.log }
+func (p provider) ReportAppendError(error)                     {}
+func (p provider) ReportAppendOK()                             {}
+
+func (h host) GetExtensions() map[component.ID]component.Component {
+	return map[component.ID]component.Component{component.MustNewID("tfo_log"): provider{h.log}}
+}
+
+var _ extension.Extension = provider{}
+
+func openLog(t *testing.T, dir string) *durablelog.Log {
+	t.Helper()
+	l, _, err := durablelog.Open(durablelog.Options{Dir: dir, CursorSyncInterval: 10 * time.Millisecond})
+	require.NoError(t, err)
+	return l
+}
+
+func appendLogs(t *testing.T, l *durablelog.Log, bodies ...string) {
+	t.Helper()
+	for _, b := range bodies {
+		ld := plog.NewLogs()
+		ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().Body().SetStr(b)
+		raw, err := (&plog.ProtoMarshaler{}).MarshalLogs(ld)
+		require.NoError(t, err)
+		_, _, err = l.Append(context.Background(), durablelog.Record{Type: loghost.SignalLogs, Payload: raw})
+		require.NoError(t, err)
+	}
+}
+
+func bodies(sink *consumertest.LogsSink) []string {
+	var out []string
+	for _, ld := range sink.AllLogs() {
+		rls := ld.ResourceLogs()
+		for i := 0; i < rls.Len(); i++ {
+			lrs := rls.At(i).ScopeLogs().At(0).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				out = append(out, lrs.At(k).Body().Str())
+			}
+		}
+	}
+	return out
+}
+
+func startReceiver(t *testing.T, l *durablelog.Log, cfg *Config, next consumer.Logs) component.Component {
+	t.Helper()
+	set := receivertest.NewNopSettings(metadata.Type)
+	set.ID = component.MustNewIDWithName("tfo_log", "test") // the cursor's name: the same across restarts
+	r, err := NewFactory().CreateLogs(context.Background(), set, cfg, next)
+	require.NoError(t, err)
+	require.NoError(t, r.Start(context.Background(), host{componenttest.NewNopHost(), l}))
+	return r
+}
+
+// failing fails its first n calls, then accepts.
+type failing struct {
+	consumertest.LogsSink
+	n atomic.Int32
+}
+
+func (f *failing) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	if f.n.Add(-1) >= 0 {
+		return errors.New("backend down")
+	}
+	return f.LogsSink.ConsumeLogs(ctx, ld)
+}
+
+// A failing consumer gets the same entries again until it accepts them, in log order, none skipped; the
+// cursor moves only past what was accepted, so a restart delivers nothing twice.
+func TestRetriesInOrderAndCommitsOnlyAccepted(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir)
+	appendLogs(t, l, "a", "b", "c")
+	cfg := createDefaultConfig()
+	cfg.RetryInitial, cfg.RetryMax = time.Millisecond, 5*time.Millisecond
+	next := &failing{}
+	next.n.Store(5)
+	r := startReceiver(t, l, cfg, next)
+	require.Eventually(t, func() bool { return len(bodies(&next.LogsSink)) == 3 }, 5*time.Second, 5*time.Millisecond)
+	assert.Equal(t, []string{"a", "b", "c"}, bodies(&next.LogsSink))
+	require.NoError(t, r.Shutdown(context.Background()))
+	require.NoError(t, l.Close())
+
+	l = openLog(t, dir)
+	defer l.Close()
+	appendLogs(t, l, "d")
+	again := &consumertest.LogsSink{}
+	r = startReceiver(t, l, cfg, again)
+	defer r.Shutdown(context.Background())
+	require.Eventually(t, func() bool { return len(bodies(again)) == 1 }, 5*time.Second, 5*time.Millisecond)
+	time.Sleep(50 * time.Millisecond)
+	assert.Equal(t, []string{"d"}, bodies(again), "only what was not accepted before the restart")
+}
+
+// max_batch_bytes merges consecutive entries into one call; 0 delivers each entry alone, with its Delivery.
+func TestMergingAndDelivery(t *testing.T) {
+	l := openLog(t, t.TempDir())
+	defer l.Close()
+	appendLogs(t, l, "a", "b", "c", "d")
+	cfg := createDefaultConfig()
+	cfg.MaxBatchBytes = 1 << 20
+	merged := &consumertest.LogsSink{}
+	r := startReceiver(t, l, cfg, merged)
+	require.Eventually(t, func() bool { return len(bodies(merged)) == 4 }, 5*time.Second, 5*time.Millisecond)
+	assert.Len(t, merged.AllLogs(), 1, "one call for the run of entries")
+	require.NoError(t, r.Shutdown(context.Background()))
+
+	cfg2 := createDefaultConfig()
+	cfg2.Consumer = "alone"
+	var seqs []uint64
+	alone := consumerFunc(func(ctx context.Context, _ plog.Logs) error {
+		d, ok := durablelog.DeliveryFrom(ctx)
+		require.True(t, ok, "each call carries its Delivery")
+		seqs = append(seqs, d.Seq)
+		return nil
+	})
+	r = startReceiver(t, l, cfg2, alone)
+	defer r.Shutdown(context.Background())
+	require.Eventually(t, func() bool { return len(seqs) == 4 }, 5*time.Second, 5*time.Millisecond)
+	assert.Equal(t, []uint64{1, 2, 3, 4}, seqs)
+}
+
+type consumerFunc func(context.Context, plog.Logs) error
+
+func (f consumerFunc) ConsumeLogs(ctx context.Context, ld plog.Logs) error { return f(ctx, ld) }
+func (consumerFunc) Capabilities() consumer.Capabilities                  { return consumer.Capabilities{} }
+
+// A held entry keeps the cursor from passing it: after a restart delivery starts again at the oldest held
+// entry (what the receipt exporter relies on for windows not yet sealed).
+func TestHoldKeepsCursorBack(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir)
+	appendLogs(t, l, "a", "b", "c")
+	cfg := createDefaultConfig()
+	var release func()
+	n := 0
+	held := consumerFunc(func(ctx context.Context, _ plog.Logs) error {
+		d, _ := durablelog.DeliveryFrom(ctx)
+		if n++; n == 2 {
+			release = d.Stream.Hold(d.Seq)
+		}
+		return nil
+	})
+	r := startReceiver(t, l, cfg, held)
+	require.Eventually(t, func() bool { return n == 3 }, 5*time.Second, 5*time.Millisecond)
+	require.NoError(t, r.Shutdown(context.Background()))
+	require.NoError(t, l.Close())
+
+	l = openLog(t, dir)
+	again := &consumertest.LogsSink{}
+	r = startReceiver(t, l, cfg, again)
+	require.Eventually(t, func() bool { return len(bodies(again)) == 2 }, 5*time.Second, 5*time.Millisecond)
+	assert.Equal(t, []string{"b", "c"}, bodies(again), "redelivered from the held entry")
+	require.NoError(t, r.Shutdown(context.Background()))
+	require.NoError(t, l.Close())
+	require.NotNil(t, release)
+}
+
+// The watermark never runs ahead of what was delivered, and follows the present while the consumer is idle at
+// the head of the log.
+func TestWatermark(t *testing.T) {
+	l := openLog(t, t.TempDir())
+	defer l.Close()
+	cfg := createDefaultConfig()
+	var stream durablelog.Stream
+	var lastArrival atomic.Int64
+	c := consumerFunc(func(ctx context.Context, _ plog.Logs) error {
+		d, _ := durablelog.DeliveryFrom(ctx)
+		stream = d.Stream
+		assert.False(t, d.Stream.Watermark().After(time.Unix(0, d.Arrival)), "watermark ahead of the entry being delivered")
+		lastArrival.Store(d.Arrival)
+		return nil
+	})
+	r := startReceiver(t, l, cfg, c)
+	defer r.Shutdown(context.Background())
+	appendLogs(t, l, "a", "b")
+	require.Eventually(t, func() bool { return stream != nil && lastArrival.Load() > 0 }, 5*time.Second, 5*time.Millisecond)
+	before := time.Now()
+	require.Eventually(t, func() bool { return !stream.Watermark().Before(before) }, 5*time.Second, 10*time.Millisecond,
+		"an idle consumer at the head has a watermark that follows the present")
+}
