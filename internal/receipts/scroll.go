@@ -28,12 +28,14 @@ func SplitLines(data []byte) (lines [][]byte, tail []byte) {
 	return lines, tail
 }
 
-// Scroll is the writer side of one workspace's receipt log and ROOT checkpoint.
+// Scroll is the writer side of one workspace's receipt log and ROOT checkpoint. It keeps no file open between
+// appends (each Append opens the receipt log for append, writes, fsyncs and closes it), so a process with many
+// scrolls holds no file descriptor per scroll.
 type Scroll struct {
 	dir      string
+	path     string
 	origin   string
 	signer   note.Signer
-	f        *os.File
 	size     int64
 	app      *merkle.Appender
 	lastHash string
@@ -75,7 +77,7 @@ func OpenScroll(dir, origin string, signer note.Signer) (*Scroll, RecoveryNote, 
 		}
 		rn.TornTailBytes, rn.TornTailFile = len(tail), aside
 	}
-	s := &Scroll{dir: dir, origin: origin, signer: signer, app: merkle.NewAppender(merkle.BLAKE3),
+	s := &Scroll{dir: dir, path: path, origin: origin, signer: signer, app: merkle.NewAppender(merkle.BLAKE3),
 		lastHash: ZeroHash, ids: map[string]struct{}{}, size: int64(len(data) - len(tail))}
 	leafHashes := make([][]byte, 0, len(lines))
 	for i, line := range lines {
@@ -102,9 +104,10 @@ func OpenScroll(dir, origin string, signer note.Signer) (*Scroll, RecoveryNote, 
 			return nil, rn, err
 		}
 	}
-	s.f = f
+	if err := f.Close(); err != nil {
+		return nil, rn, err
+	}
 	if err := s.checkRoot(leafHashes, &rn); err != nil {
-		f.Close()
 		return nil, rn, err
 	}
 	return s, rn, nil
@@ -181,12 +184,18 @@ func (s *Scroll) Append(rs ...*Receipt) error {
 		hashes = append(hashes, merkle.BLAKE3.HashLeaf(line))
 		buf = append(append(buf, line...), '\n')
 	}
-	if _, err := s.f.Write(buf); err != nil {
-		return s.undo(err)
+	f, err := os.OpenFile(s.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
 	}
-	if err := s.f.Sync(); err != nil {
-		return s.undo(err)
+	if _, err := f.Write(buf); err != nil {
+		return s.undo(f, err)
 	}
+	if err := f.Sync(); err != nil {
+		return s.undo(f, err)
+	}
+	// The bytes are written and fsynced; a failing close cannot lose them.
+	_ = f.Close()
 	s.size += int64(len(buf))
 	s.lastHash = last
 	for i, r := range rs {
@@ -205,16 +214,19 @@ func (s *Scroll) Append(rs ...*Receipt) error {
 var ErrRootStale = errors.New("receipts appended but ROOT not updated")
 
 // undo cuts a failed append back so the log never holds a half-written line while running.
-func (s *Scroll) undo(cause error) error {
-	if err := s.f.Truncate(s.size); err != nil {
+func (s *Scroll) undo(f *os.File, cause error) error {
+	err := f.Truncate(s.size)
+	_ = f.Close()
+	if err != nil {
 		s.broken = fmt.Errorf("receipt log unusable after failed append (%v) and failed truncate: %w", cause, err)
 		return s.broken
 	}
 	return cause
 }
 
-// Close closes the receipt log.
-func (s *Scroll) Close() error { return s.f.Close() }
+// Close releases the scroll. It holds no open file between appends, so there is nothing to close; it is kept so
+// callers need not know that.
+func (s *Scroll) Close() error { return nil }
 
 // SealFile writes leaves as a batch file at storagePath (atomically), fills the receipt's storage_path,
 // content_hash, merkle_root and leaf_count, and appends it.

@@ -9,30 +9,22 @@ import (
 	"github.com/tfocol/tfocol/internal/receipts"
 )
 
-// Mode selects what the exporter turns into receipts.
-type Mode string
-
-const (
-	// ModeBatch seals every accepted record into per-window batch files.
-	ModeBatch Mode = "batch"
-	// ModeAlerts turns each failure event log record into one obs_alert_fired receipt right away.
-	ModeAlerts Mode = "alerts"
-)
-
 // Config configures the receipt exporter.
 type Config struct {
-	// Directory holds the WAL, batch files, receipt log and ROOT checkpoints. One exporter per directory.
+	// Directory holds the scrolls (batch files, receipt log and ROOT checkpoint per workspace) and the spools. One
+	// exporter per directory.
 	Directory string `mapstructure:"directory"`
 	// Interval is the window length; windows are aligned to the UTC epoch.
 	Interval time.Duration `mapstructure:"interval"`
 	// Grace is how long after a window's end records may still arrive for it before it is sealed.
 	Grace time.Duration `mapstructure:"grace"`
-	// Mode is batch or alerts.
-	Mode Mode `mapstructure:"mode"`
 	// SigningKeyFile is an optional note signer key (from `tfocol receipts keygen`) used to sign ROOT.
 	SigningKeyFile string `mapstructure:"signing_key_file"`
-	// Origin prefixes the checkpoint origin line; the workspace id is appended.
+	// Origin prefixes the checkpoint origin line; the workspace directory is appended.
 	Origin string `mapstructure:"origin"`
+	// Instance, when set, names this replica: each scroll's checkpoint origin is <origin>/<instance>/<workspace
+	// dir>, so replicas sealing the same workspaces never publish conflicting checkpoints under one origin.
+	Instance string `mapstructure:"instance"`
 	// TraceThreshold marks traces longer than this as significant.
 	TraceThreshold time.Duration `mapstructure:"trace_threshold"`
 	// TraceIdle is how long a trace must receive no spans before it counts as complete.
@@ -45,14 +37,12 @@ type Config struct {
 	TraceMaxOpen int `mapstructure:"trace_max_open"`
 	// WorkspaceAttribute is the resource attribute that splits windows per workspace.
 	WorkspaceAttribute string `mapstructure:"workspace_attribute"`
-	// AlertEvents are the event names that become obs_alert_fired receipts in alerts mode.
+	// AlertEvents are the event names of log records that, unless rejected by their contract, also get an
+	// obs_alert_fired receipt in their workspace's scroll when they are delivered. Empty: no alerts.
 	AlertEvents []string `mapstructure:"alert_events"`
-	// WALSegmentSize rotates the WAL segment once it grows beyond this many bytes.
-	WALSegmentSize int64 `mapstructure:"wal_segment_size"`
-	// DedupWindow is how long, at least, a request with an Idempotency-Key is remembered after it was written to
-	// the WAL, so that its retry is not written again; it is remembered at least until its windows are sealed
-	// in any case. Sealed WAL segments holding such requests are kept (as .retired) for this long.
-	DedupWindow time.Duration `mapstructure:"dedup_window"`
+	// MaxOpenFiles bounds the window spool files kept open; the least recently written is closed first and
+	// reopened for append when it gets records again.
+	MaxOpenFiles int `mapstructure:"max_open_files"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -62,7 +52,6 @@ func createDefaultConfig() *Config {
 	return &Config{
 		Interval:           time.Hour,
 		Grace:              time.Minute,
-		Mode:               ModeBatch,
 		Origin:             receipts.DefaultOriginPrefix,
 		TraceThreshold:     5 * time.Second,
 		TraceIdle:          30 * time.Second,
@@ -70,8 +59,7 @@ func createDefaultConfig() *Config {
 		TraceMaxOpen:       100000,
 		WorkspaceAttribute: "tfo.workspace.id",
 		AlertEvents:        []string{"BackupFailure", "ServiceDegraded", "PipelineFailure"},
-		WALSegmentSize:     64 << 20,
-		DedupWindow:        time.Hour,
+		MaxOpenFiles:       256,
 	}
 }
 
@@ -91,11 +79,6 @@ func (c *Config) Validate() error {
 	if c.Grace < 0 {
 		errs = append(errs, errors.New("grace must not be negative"))
 	}
-	switch c.Mode {
-	case ModeBatch, ModeAlerts:
-	default:
-		errs = append(errs, fmt.Errorf("mode must be %q or %q, got %q", ModeBatch, ModeAlerts, c.Mode))
-	}
 	if c.TraceThreshold <= 0 {
 		errs = append(errs, errors.New("trace_threshold must be positive"))
 	}
@@ -114,14 +97,26 @@ func (c *Config) Validate() error {
 	if c.Origin == "" || strings.ContainsAny(c.Origin, "\n\r") {
 		errs = append(errs, errors.New("origin must be set and be a single line"))
 	}
-	if c.Mode == ModeAlerts && len(c.AlertEvents) == 0 {
-		errs = append(errs, errors.New("alert_events must not be empty in alerts mode"))
+	if c.Instance != "" && !validInstance(c.Instance) {
+		errs = append(errs, fmt.Errorf("instance %q must be letters, digits, '.', '_' or '-' and not start with '.'", c.Instance))
 	}
-	if c.DedupWindow <= 0 {
-		errs = append(errs, errors.New("dedup_window must be positive"))
-	}
-	if c.WALSegmentSize < 1<<20 {
-		errs = append(errs, errors.New("wal_segment_size must be at least 1MiB"))
+	if c.MaxOpenFiles < 1 {
+		errs = append(errs, errors.New("max_open_files must be at least 1"))
 	}
 	return errors.Join(errs...)
+}
+
+// validInstance keeps an instance name one origin path element.
+func validInstance(s string) bool {
+	if s[0] == '.' {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }

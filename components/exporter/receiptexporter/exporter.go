@@ -3,7 +3,6 @@ package receiptexporter
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -14,14 +13,16 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/tfocol/tfocol/components/exporter/receiptexporter/internal/metadata"
+	"github.com/tfocol/tfocol/internal/durablelog"
 	"github.com/tfocol/tfocol/internal/receipts"
 	"github.com/tfocol/tfocol/internal/receipts/merkle"
-	"github.com/tfocol/tfocol/internal/receipts/wal"
 )
+
+// rejectionAttr is the attribute event_router (components/connector/eventrouterconnector AttrRejectionReason)
+// puts on records that failed their contract; such a record is sealed in its window but fires no alert.
+const rejectionAttr = "tfo.schema.rejection.reason"
 
 type receiptExporter struct {
 	cfg *Config
@@ -38,7 +39,7 @@ func (e *receiptExporter) start(ctx context.Context, host component.Host) error 
 	return e.startWith(ctx, host)
 }
 
-// startWith lets tests install engine hooks before recovery runs.
+// startWith lets tests install engine hooks before the engine opens its directory.
 func (e *receiptExporter) startWith(_ context.Context, _ component.Host, hooks ...func(*engine)) error {
 	tel, err := metadata.NewTelemetryBuilder(e.set.TelemetrySettings)
 	if err != nil {
@@ -70,34 +71,36 @@ func (e *receiptExporter) shutdown(context.Context) error {
 	return eng.close()
 }
 
-var errAlertsOnlyLogs = errors.New("receipt exporter in alerts mode accepts only logs (failure events)")
+// errNoDelivery answers a call that did not come from a tfo_log receiver: without the log entry's position the
+// exporter can neither assign windows deterministically nor keep the entry until its windows are sealed.
+var errNoDelivery = errors.New("the receipt exporter must be fed by a tfo_log receiver: the call carries no durable log delivery (receipts are sealed from the durable log, see docs/receipts.md §10)")
 
-// toStatus turns engine failures into retryable Unavailable errors for OTLP clients.
-func toStatus(err error) error {
-	if err == nil {
-		return nil
+var errNotStarted = errors.New("receipt exporter not started")
+
+// delivery returns the call's Delivery, or the permanent error for a call without one.
+func delivery(ctx context.Context) (durablelog.Delivery, error) {
+	d, ok := durablelog.DeliveryFrom(ctx)
+	if !ok || d.Stream == nil {
+		return d, consumererror.NewPermanent(errNoDelivery)
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	return status.Error(codes.Unavailable, err.Error())
+	return d, nil
 }
 
-func (e *receiptExporter) submit(ctx context.Context, signal uint8, raw []byte, recs []receipts.Record, part []byte) error {
+// submit hands a call's records to the engine; it returns once they are applied to their windows and traces and
+// the call's alerts are appended and fsynced. Engine failures are retryable.
+func (e *receiptExporter) submit(ctx context.Context, d durablelog.Delivery, signal string, recs []receipts.Record, alerts []int) error {
 	if len(recs) == 0 {
 		return nil
 	}
 	eng := e.eng.Load()
 	if eng == nil {
-		return status.Error(codes.Unavailable, "receipt exporter not started")
+		return errNotStarted
 	}
-	r := &request{signal: signal, raw: raw, records: recs}
-	r.key, r.hasKey = requestKey(ctx, signalNames[signal], part)
-	return toStatus(eng.submit(ctx, r))
+	return eng.submit(ctx, &request{signal: signal, records: recs, alerts: alerts, delivery: d})
 }
 
-// hashedRecords collects the n records of a request with their leaf hashes, computed on the caller's goroutine so
-// concurrent requests use all cores before they meet in the single-writer commit loop.
+// hashedRecords collects the n records of a call with their leaf hashes, computed on the caller's goroutine so
+// concurrent calls use all cores before they meet in the single-writer engine loop.
 func hashedRecords(n int, encode func(func(receipts.Record) error) error) ([]receipts.Record, error) {
 	recs := make([]receipts.Record, 0, n)
 	err := encode(func(r receipts.Record) error {
@@ -108,137 +111,83 @@ func hashedRecords(n int, encode func(func(receipts.Record) error) error) ([]rec
 	return recs, err
 }
 
-// decodeRequest derives the records of a WAL entry's request bytes (replay). Live ingest cuts the leaves from the
-// request bytes it writes to the WAL; replay decodes them and cuts the leaves from the request's canonical
-// encoding, so the leaves are those of a live ingest as long as a protobuf round trip is lossless. The bytes are
-// re-encoded (one marshal per request) rather than cut directly: an entry written by an earlier build need not be
-// in this pdata's canonical form. Either way each record's leaf is produced once and its batch file and Merkle
-// root are computed from those same bytes.
-func decodeRequest(signal uint8, raw []byte, wsAttr string) ([]receipts.Record, error) {
-	switch signal {
-	case wal.SignalLogs:
-		ld, err := (&plog.ProtoUnmarshaler{}).UnmarshalLogs(raw)
-		if err != nil {
-			return nil, err
-		}
-		canon, err := (&plog.ProtoMarshaler{}).MarshalLogs(ld)
-		if err != nil {
-			return nil, err
-		}
-		return hashedRecords(ld.LogRecordCount(), func(fn func(receipts.Record) error) error {
-			return receipts.EncodeLogsWire(ld, canon, wsAttr, fn)
-		})
-	case wal.SignalMetrics:
-		md, err := (&pmetric.ProtoUnmarshaler{}).UnmarshalMetrics(raw)
-		if err != nil {
-			return nil, err
-		}
-		canon, err := (&pmetric.ProtoMarshaler{}).MarshalMetrics(md)
-		if err != nil {
-			return nil, err
-		}
-		return hashedRecords(md.DataPointCount(), func(fn func(receipts.Record) error) error {
-			return receipts.EncodeMetricsWire(md, canon, wsAttr, fn)
-		})
-	case wal.SignalTraces:
-		td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(raw)
-		if err != nil {
-			return nil, err
-		}
-		canon, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
-		if err != nil {
-			return nil, err
-		}
-		return hashedRecords(td.SpanCount(), func(fn func(receipts.Record) error) error {
-			return receipts.EncodeTracesWire(td, canon, wsAttr, fn)
-		})
-	}
-	return nil, fmt.Errorf("unknown signal %d", signal)
-}
-
 func (e *receiptExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
-	if e.cfg.Mode == ModeAlerts {
-		return e.pushAlerts(ctx, ld)
+	d, err := delivery(ctx)
+	if err != nil {
+		return err
 	}
 	raw, err := (&plog.ProtoMarshaler{}).MarshalLogs(ld)
 	if err != nil {
 		return consumererror.NewPermanent(err)
 	}
-	// The leaves are cut from the bytes written to the WAL: no per-record copy or marshal.
+	// The leaves are cut from the request's encoding: no per-record copy or marshal.
 	recs, err := hashedRecords(ld.LogRecordCount(), func(fn func(receipts.Record) error) error {
 		return receipts.EncodeLogsWire(ld, raw, e.cfg.WorkspaceAttribute, fn)
 	})
 	if err != nil {
 		return consumererror.NewPermanent(err)
 	}
-	return e.submit(ctx, wal.SignalLogs, raw, recs, logsPart(ld))
+	return e.submit(ctx, d, receipts.SignalLogs, recs, e.alertIndexes(ld, recs))
 }
 
-// pushAlerts receipts the failure events of a request; with an Idempotency-Key their ids derive from it.
-func (e *receiptExporter) pushAlerts(ctx context.Context, ld plog.Logs) error {
-	ws, key, keyed := idempotencyScope(ctx)
-	var part []byte
-	if keyed {
-		part = logsPart(ld)
-	}
-	r := &request{signal: wal.SignalLogs, alerts: true, hasKey: keyed}
-	ordinal := -1
-	err := receipts.EncodeLogs(ld, e.cfg.WorkspaceAttribute, func(rec receipts.Record) error {
-		ordinal++
-		if !slices.Contains(e.cfg.AlertEvents, rec.Info.EventName) {
-			return nil
-		}
-		r.records = append(r.records, rec)
-		if keyed {
-			r.alertIDs = append(r.alertIDs, keyedAlertID(ws, key, part, ordinal))
-		}
-		return nil
-	})
-	if err != nil {
-		return consumererror.NewPermanent(err)
-	}
-	if len(r.records) == 0 {
+// alertIndexes lists the records (in the order EncodeLogsWire yields them) whose event name is in alert_events
+// and that do not carry the rejection attribute.
+func (e *receiptExporter) alertIndexes(ld plog.Logs, recs []receipts.Record) []int {
+	if len(e.cfg.AlertEvents) == 0 {
 		return nil
 	}
-	eng := e.eng.Load()
-	if eng == nil {
-		return status.Error(codes.Unavailable, "receipt exporter not started")
+	var out []int
+	n := 0
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		sls := rls.At(i).ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			lrs := sls.At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				if n < len(recs) && slices.Contains(e.cfg.AlertEvents, recs[n].Info.EventName) {
+					if _, rejected := lrs.At(k).Attributes().Get(rejectionAttr); !rejected {
+						out = append(out, n)
+					}
+				}
+				n++
+			}
+		}
 	}
-	return toStatus(eng.submit(ctx, r))
+	return out
 }
 
 func (e *receiptExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error {
-	if e.cfg.Mode == ModeAlerts {
-		return consumererror.NewPermanent(errAlertsOnlyLogs)
+	d, err := delivery(ctx)
+	if err != nil {
+		return err
 	}
 	raw, err := (&pmetric.ProtoMarshaler{}).MarshalMetrics(md)
 	if err != nil {
 		return consumererror.NewPermanent(err)
 	}
-	// The leaves are cut from the bytes written to the WAL: no per-record copy or marshal.
 	recs, err := hashedRecords(md.DataPointCount(), func(fn func(receipts.Record) error) error {
 		return receipts.EncodeMetricsWire(md, raw, e.cfg.WorkspaceAttribute, fn)
 	})
 	if err != nil {
 		return consumererror.NewPermanent(err)
 	}
-	return e.submit(ctx, wal.SignalMetrics, raw, recs, nil)
+	return e.submit(ctx, d, receipts.SignalMetrics, recs, nil)
 }
 
 func (e *receiptExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
-	if e.cfg.Mode == ModeAlerts {
-		return consumererror.NewPermanent(errAlertsOnlyLogs)
+	d, err := delivery(ctx)
+	if err != nil {
+		return err
 	}
 	raw, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
 	if err != nil {
 		return consumererror.NewPermanent(err)
 	}
-	// The leaves are cut from the bytes written to the WAL: no per-record copy or marshal.
 	recs, err := hashedRecords(td.SpanCount(), func(fn func(receipts.Record) error) error {
 		return receipts.EncodeTracesWire(td, raw, e.cfg.WorkspaceAttribute, fn)
 	})
 	if err != nil {
 		return consumererror.NewPermanent(err)
 	}
-	return e.submit(ctx, wal.SignalTraces, raw, recs, nil)
+	return e.submit(ctx, d, receipts.SignalTraces, recs, nil)
 }

@@ -2,9 +2,7 @@ package receiptexporter
 
 import (
 	"context"
-	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,14 +15,15 @@ import (
 func TestWindowsSealPerWorkspaceAndSignal(t *testing.T) {
 	dir := t.TempDir()
 	clock := &fakeClock{now: base.Add(10 * time.Second)}
+	lg := newTestLog(clock)
 	e := startExporter(t, testConfig(dir), clock)
 	ctx := context.Background()
 
-	require.NoError(t, e.pushLogs(ctx, makeLogs("ws-a", 5, base.Add(time.Second), plog.SeverityNumberInfo)))
-	require.NoError(t, e.pushLogs(ctx, makeLogs("ws-a", 2, base.Add(2*time.Second), plog.SeverityNumberError)))
-	require.NoError(t, e.pushLogs(ctx, makeLogs("ws-b", 3, base.Add(3*time.Second), plog.SeverityNumberWarn)))
-	require.NoError(t, e.pushMetrics(ctx, makeMetrics("ws-a", 4, base.Add(4*time.Second))))
-	require.NoError(t, e.pushTraces(ctx, makeTrace("ws-a", 1, base.Add(5*time.Second), 10*time.Millisecond, 3, false)))
+	require.NoError(t, lg.logs(e, makeLogs("ws-a", 5, base.Add(time.Second), plog.SeverityNumberInfo)))
+	require.NoError(t, lg.logs(e, makeLogs("ws-a", 2, base.Add(2*time.Second), plog.SeverityNumberError)))
+	require.NoError(t, lg.logs(e, makeLogs("ws-b", 3, base.Add(3*time.Second), plog.SeverityNumberWarn)))
+	require.NoError(t, lg.metrics(e, makeMetrics("ws-a", 4, base.Add(4*time.Second))))
+	require.NoError(t, lg.traces(e, makeTrace("ws-a", 1, base.Add(5*time.Second), 10*time.Millisecond, 3, false)))
 
 	// Nothing is sealed before window end + grace.
 	clock.Set(base.Add(time.Minute + 4*time.Second))
@@ -71,16 +70,17 @@ func TestWindowsSealPerWorkspaceAndSignal(t *testing.T) {
 func TestLateRecordsBeyondGraceGoToArrivalWindow(t *testing.T) {
 	dir := t.TempDir()
 	clock := &fakeClock{now: base.Add(10 * time.Second)}
+	lg := newTestLog(clock)
 	e := startExporter(t, testConfig(dir), clock)
 	ctx := context.Background()
-	require.NoError(t, e.pushLogs(ctx, makeLogs("ws", 1, base, plog.SeverityNumberInfo)))
+	require.NoError(t, lg.logs(e, makeLogs("ws", 1, base, plog.SeverityNumberInfo)))
 	clock.Set(base.Add(time.Minute + 5*time.Second))
 	waitReceipts(t, filepath.Join(dir, "ws"), 1)
 	// A record stamped in the sealed window lands in the window it arrived in.
-	require.NoError(t, e.pushLogs(ctx, makeLogs("ws", 1, base.Add(time.Second), plog.SeverityNumberInfo)))
+	require.NoError(t, lg.logs(e, makeLogs("ws", 1, base.Add(time.Second), plog.SeverityNumberInfo)))
 	// Within grace a record still joins its own (previous) window.
 	clock.Set(base.Add(2*time.Minute + 2*time.Second))
-	require.NoError(t, e.pushLogs(ctx, makeLogs("ws", 1, base.Add(time.Minute+59*time.Second), plog.SeverityNumberInfo)))
+	require.NoError(t, lg.logs(e, makeLogs("ws", 1, base.Add(time.Minute+59*time.Second), plog.SeverityNumberInfo)))
 	clock.Set(base.Add(3*time.Minute + 5*time.Second))
 	rs := waitReceipts(t, filepath.Join(dir, "ws"), 2)
 	require.Equal(t, "logs-2025-12-06T14:01:00Z", rs[1].ID)
@@ -89,92 +89,18 @@ func TestLateRecordsBeyondGraceGoToArrivalWindow(t *testing.T) {
 	require.NoError(t, e.shutdown(ctx))
 }
 
-func TestConcurrentRequestsShareOneFsync(t *testing.T) {
-	dir := t.TempDir()
-	clock := &fakeClock{now: base}
-	first := true
-	release := make(chan struct{})
-	entered := make(chan struct{})
-	e := startExporter(t, testConfig(dir), clock, func(en *engine) {
-		en.beforeCommit = func() {
-			if first {
-				first = false
-				close(entered)
-				<-release
-			}
-		}
-	})
-	ctx := context.Background()
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); require.NoError(t, e.pushLogs(ctx, makeLogs("ws", 1, base, 9))) }()
-	<-entered
-	const n = 20
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() { defer wg.Done(); require.NoError(t, e.pushLogs(ctx, makeLogs("ws", 2, base, 9))) }()
-	}
-	eng := e.eng.Load()
-	require.Eventually(t, func() bool { return len(eng.reqs) == n }, 5*time.Second, time.Millisecond)
-	close(release)
-	wg.Wait()
-	// One commit for the first request, one shared commit (one write, one fsync) for the 20 queued behind it.
-	require.NoError(t, e.shutdown(ctx))
-	require.Equal(t, 2, eng.commits)
-
-	clock.Set(base.Add(2 * time.Minute))
-	e2 := startExporter(t, testConfig(dir), clock)
-	rs := waitReceipts(t, filepath.Join(dir, "ws"), 1)
-	require.Equal(t, uint64(1+2*n), rs[0].LeafCount)
-	require.NoError(t, e2.shutdown(ctx))
-}
-
-func TestAlertsModeReceiptsEachFailureEventOnce(t *testing.T) {
-	dir := t.TempDir()
-	clock := &fakeClock{now: base}
-	cfg := testConfig(dir)
-	cfg.Mode = ModeAlerts
-	e := startExporter(t, cfg, clock)
-	ctx := context.Background()
-
-	ld := makeLogs("ws", 3, base, plog.SeverityNumberError)
-	lrs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
-	lrs.At(0).SetEventName("BackupFailure")
-	lrs.At(1).Attributes().PutStr("event.name", "PipelineFailure")
-	lrs.At(2).SetEventName("UserLoggedIn") // not a failure event
-	require.NoError(t, e.pushLogs(ctx, ld))
-	// Receipts exist as soon as the push returns.
-	rs := readReceipts(t, filepath.Join(dir, "ws"))
-	require.Len(t, rs, 2)
-	require.Equal(t, receipts.TypeAlertFired, rs[0].Type)
-	require.Equal(t, "BackupFailure", rs[0].Name)
-	require.Equal(t, "PipelineFailure", rs[1].Name)
-	require.Equal(t, "error", rs[0].Severity)
-	// A client retry of the same events adds nothing.
-	require.NoError(t, e.pushLogs(ctx, ld))
-	require.Len(t, readReceipts(t, filepath.Join(dir, "ws")), 2)
-	require.Equal(t, uint64(2), verifyAll(t, dir))
-	require.Error(t, e.pushMetrics(ctx, makeMetrics("ws", 1, base)))
-	require.NoError(t, e.shutdown(ctx))
-
-	// Survives a restart without duplicating.
-	e2 := startExporter(t, cfg, clock)
-	require.NoError(t, e2.pushLogs(ctx, ld))
-	require.Len(t, readReceipts(t, filepath.Join(dir, "ws")), 2)
-	require.NoError(t, e2.shutdown(ctx))
-}
-
 func TestSignificantTracesGetTraceCompleteReceipts(t *testing.T) {
 	dir := t.TempDir()
 	clock := &fakeClock{now: base.Add(time.Second)}
+	lg := newTestLog(clock)
 	e := startExporter(t, testConfig(dir), clock)
 	ctx := context.Background()
-	require.NoError(t, e.pushTraces(ctx, makeTrace("ws", 1, base, 100*time.Millisecond, 2, true))) // error
-	require.NoError(t, e.pushTraces(ctx, makeTrace("ws", 2, base, 6*time.Second, 2, false)))       // slow
-	require.NoError(t, e.pushTraces(ctx, makeTrace("ws", 3, base, 50*time.Millisecond, 2, false))) // neither
+	require.NoError(t, lg.traces(e, makeTrace("ws", 1, base, 100*time.Millisecond, 2, true))) // error
+	require.NoError(t, lg.traces(e, makeTrace("ws", 2, base, 6*time.Second, 2, false)))       // slow
+	require.NoError(t, lg.traces(e, makeTrace("ws", 3, base, 50*time.Millisecond, 2, false))) // neither
 	// More spans of trace 1 keep it open.
 	clock.Set(base.Add(2 * time.Second))
-	require.NoError(t, e.pushTraces(ctx, makeTrace("ws", 1, base, 100*time.Millisecond, 4, true)))
+	require.NoError(t, lg.traces(e, makeTrace("ws", 1, base, 100*time.Millisecond, 4, true)))
 	clock.Set(base.Add(3500 * time.Millisecond))
 	rs := waitReceipts(t, filepath.Join(dir, "ws"), 1)
 	require.Equal(t, "trace-02010203000000000000000000000000", rs[0].ID)
@@ -194,35 +120,16 @@ func TestSignificantTracesGetTraceCompleteReceipts(t *testing.T) {
 	require.NoError(t, e.shutdown(ctx))
 }
 
-func TestWALSegmentsRemovedOnceSealed(t *testing.T) {
-	dir := t.TempDir()
-	clock := &fakeClock{now: base}
-	e := startExporter(t, testConfig(dir), clock)
-	ctx := context.Background()
-	require.NoError(t, e.pushLogs(ctx, makeLogs("ws", 10, base, 9)))
-	clock.Set(base.Add(2 * time.Minute))
-	waitReceipts(t, filepath.Join(dir, "ws"), 1)
-	require.Eventually(t, func() bool {
-		ents, _ := os.ReadDir(filepath.Join(dir, walDir))
-		var size int64
-		for _, en := range ents {
-			fi, _ := en.Info()
-			size += fi.Size()
-		}
-		return size == 0
-	}, 5*time.Second, 10*time.Millisecond)
-	require.NoError(t, e.shutdown(ctx))
-}
-
 func TestTraceLargerThanMaxSpansGetsNoTraceReceiptButIsSealed(t *testing.T) {
 	dir := t.TempDir()
 	clock := &fakeClock{now: base.Add(time.Second)}
+	lg := newTestLog(clock)
 	cfg := testConfig(dir)
 	cfg.TraceMaxSpans = 3
 	e := startExporter(t, cfg, clock)
 	ctx := context.Background()
-	require.NoError(t, e.pushTraces(ctx, makeTrace("ws", 1, base, time.Millisecond, 5, true))) // error in span 5
-	require.NoError(t, e.pushTraces(ctx, makeTrace("ws", 2, base, time.Millisecond, 2, true)))
+	require.NoError(t, lg.traces(e, makeTrace("ws", 1, base, time.Millisecond, 5, true))) // error in span 5
+	require.NoError(t, lg.traces(e, makeTrace("ws", 2, base, time.Millisecond, 2, true)))
 	clock.Set(base.Add(2 * time.Minute))
 	rs := waitReceipts(t, filepath.Join(dir, "ws"), 2)
 	ids := map[string]*receipts.Receipt{rs[0].ID: rs[0], rs[1].ID: rs[1]}

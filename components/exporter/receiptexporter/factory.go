@@ -82,7 +82,8 @@ func (s *sharedExporters) shutdown(cfg *Config, e *sharedExporter, ctx context.C
 }
 
 func helperOptions(cfg *Config, e *sharedExporter) []exporterhelper.Option {
-	// No sending queue: a success returned to the pipeline must mean the data is in the fsynced WAL.
+	// No sending queue: a success returned to the tfo_log receiver must mean the records are applied to their
+	// windows (and alerts fsynced in their scrolls), so that the receiver may commit its cursor past entries not held.
 	return []exporterhelper.Option{
 		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
 		exporterhelper.WithTimeout(exporterhelper.TimeoutConfig{Timeout: 0}),

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/tfocol/tfocol/components/exporter/receiptexporter/internal/metadata"
+	"github.com/tfocol/tfocol/internal/durablelog"
 	"github.com/tfocol/tfocol/internal/receipts"
 	"github.com/tfocol/tfocol/internal/receipts/checkpoint"
 )
@@ -47,9 +48,13 @@ func TestFactorySharesOneWriterAndSignsRoot(t *testing.T) {
 	require.NoError(t, traces.Start(ctx, host))
 
 	now := time.Now()
-	require.NoError(t, logs.ConsumeLogs(ctx, makeLogs("ws", 3, now, plog.SeverityNumberInfo)))
-	require.NoError(t, metrics.ConsumeMetrics(ctx, makeMetrics("ws", 2, now)))
-	require.NoError(t, traces.ConsumeTraces(ctx, makeTrace("ws", 1, now, time.Millisecond, 2, false)))
+	stream := newFakeStream(&fakeClock{now: now.Add(time.Hour)})
+	entry := func(seq uint64) context.Context {
+		return durablelog.WithDelivery(ctx, durablelog.Delivery{Seq: seq, Arrival: now.UnixNano(), Stream: stream})
+	}
+	require.NoError(t, logs.ConsumeLogs(entry(1), makeLogs("ws", 3, now, plog.SeverityNumberInfo)))
+	require.NoError(t, metrics.ConsumeMetrics(entry(2), makeMetrics("ws", 2, now)))
+	require.NoError(t, traces.ConsumeTraces(entry(3), makeTrace("ws", 1, now, time.Millisecond, 2, false)))
 	waitReceipts(t, filepath.Join(dir, "ws"), 3)
 
 	verifier, err := checkpoint.NewVerifier(vkey)

@@ -2,6 +2,7 @@ package receiptexporter
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,46 +14,125 @@ import (
 	"github.com/tfocol/tfocol/internal/receipts"
 )
 
-func walFiles(t *testing.T, dir string) []string {
-	m, err := filepath.Glob(filepath.Join(dir, walDir, "*.wal"))
-	require.NoError(t, err)
-	return m
-}
-
-func TestTornWALTailIsCutAndAckedRecordsSealed(t *testing.T) {
-	dir := t.TempDir()
-	clock := &fakeClock{now: base}
-	ctx := context.Background()
-	e := startExporter(t, testConfig(dir), clock)
-	require.NoError(t, e.pushLogs(ctx, makeLogs("ws", 7, base, 9)))
-	require.NoError(t, e.pushLogs(ctx, makeLogs("ws", 5, base, 9)))
-	require.NoError(t, e.shutdown(ctx))
-
-	// A crash mid-write leaves half a frame at the end of the last segment.
-	segs := walFiles(t, dir)
-	last := segs[len(segs)-1]
-	for _, s := range segs {
-		if fi, _ := os.Stat(s); fi.Size() > 0 {
-			last = s
+// sealedRoots maps every receipt of every scroll in dir to its content hash and Merkle root.
+func sealedRoots(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	scrolls, err := receipts.FindScrolls(dir)
+	if err != nil {
+		return out // no scroll yet
+	}
+	for _, s := range scrolls {
+		lines, err := receipts.ScrollLines(s)
+		require.NoError(t, err)
+		for _, l := range lines {
+			r, err := receipts.ParseReceipt(l)
+			require.NoError(t, err)
+			k := filepath.Base(s) + "/" + r.ID
+			require.NotContains(t, out, k, "sealed twice")
+			out[k] = r.ContentHash + " " + r.MerkleRoot
 		}
 	}
-	f, err := os.OpenFile(last, os.O_APPEND|os.O_WRONLY, 0)
-	require.NoError(t, err)
-	_, err = f.Write([]byte{200, 0, 0, 0, 1, 2, 3, 4, 'p', 'a', 'r'})
-	require.NoError(t, err)
-	require.NoError(t, f.Close())
+	return out
+}
 
-	clock.Set(base.Add(2 * time.Minute))
-	e2 := startExporter(t, testConfig(dir), clock)
-	rs := waitReceipts(t, filepath.Join(dir, "ws"), 1)
-	require.Equal(t, uint64(12), rs[0].LeafCount)
-	aside, _ := filepath.Glob(last + ".torn-*")
-	require.Len(t, aside, 1)
-	torn, err := os.ReadFile(aside[0])
-	require.NoError(t, err)
-	require.Len(t, torn, 11)
-	require.Equal(t, uint64(12), verifyAll(t, dir))
-	require.NoError(t, e2.shutdown(ctx))
+// feedTwoWindows delivers entries to two windows of two workspaces and three signals; one entry carries records of
+// both windows (one stamped in the first window, arriving within its grace).
+func feedTwoWindows(t *testing.T, e *receiptExporter, lg *testLog, clock *fakeClock) {
+	t.Helper()
+	clock.Set(base.Add(10 * time.Second))
+	require.NoError(t, lg.logs(e, realisticLogs(50, base)))
+	require.NoError(t, lg.metrics(e, makeMetrics("ws", 7, base)))
+	require.NoError(t, lg.traces(e, makeTrace("ws", 9, base, time.Millisecond, 5, false)))
+	require.NoError(t, lg.logs(e, makeLogs("ws-b", 4, base.Add(time.Second), 9)))
+	clock.Set(base.Add(time.Minute + 2*time.Second))
+	mixed := makeLogs("ws", 2, base.Add(59*time.Second), 9)
+	makeLogs("ws", 3, base.Add(time.Minute+time.Second), 13).ResourceLogs().MoveAndAppendTo(mixed.ResourceLogs())
+	require.NoError(t, lg.logs(e, mixed))
+	require.NoError(t, lg.traces(e, makeTrace("ws", 3, base.Add(time.Minute), 7*time.Second, 2, false)))
+	clock.Set(base.Add(time.Minute + 20*time.Second))
+	require.NoError(t, lg.logs(e, makeLogs("ws-b", 6, base.Add(time.Minute+20*time.Second), 9)))
+	require.NoError(t, lg.metrics(e, makeMetrics("ws", 2, base.Add(time.Minute+20*time.Second))))
+}
+
+// A crash (the exporter stops without sealing) loses nothing and seals nothing twice: a new exporter fed again
+// from the lowest held entry seals every window exactly once, with the content and roots of an uncrashed run.
+func TestCrashReplayFromLowestHoldMatchesUncrashedRun(t *testing.T) {
+	ctx := context.Background()
+	live := t.TempDir()
+	clock := &fakeClock{now: base}
+	lg := newTestLog(clock)
+	e := startExporter(t, testConfig(live), clock)
+	feedTwoWindows(t, e, lg, clock)
+	clock.Set(base.Add(3 * time.Minute))
+	require.Eventually(t, func() bool { return len(sealedRoots(t, live)) == 10 }, 10*time.Second, 10*time.Millisecond)
+	require.NoError(t, e.shutdown(ctx))
+	require.Empty(t, lg.stream.heldSeqs())
+	want := sealedRoots(t, live)
+
+	for _, someSealed := range []bool{true, false} {
+		t.Run(fmt.Sprint("some_sealed=", someSealed), func(t *testing.T) {
+			dir := t.TempDir()
+			clock := &fakeClock{now: base}
+			lg := newTestLog(clock)
+			if !someSealed {
+				lg.stream.setWatermark(base) // the receiver is behind: nothing seals before the crash
+			}
+			e := startExporter(t, testConfig(dir), clock)
+			feedTwoWindows(t, e, lg, clock)
+			clock.Set(base.Add(90 * time.Second))
+			if someSealed {
+				// The first windows seal and the slow trace completes; the second windows are open when the process dies.
+				require.Eventually(t, func() bool { return len(sealedRoots(t, dir)) == 6 }, 10*time.Second, 10*time.Millisecond)
+			} else {
+				time.Sleep(50 * time.Millisecond)
+				require.Empty(t, sealedRoots(t, dir))
+			}
+			require.NoError(t, e.shutdown(ctx))
+			from := lg.resume()
+			if someSealed {
+				require.Equal(t, uint64(5), from, "the entries of the sealed windows were released")
+			} else {
+				require.Equal(t, uint64(1), from)
+			}
+
+			lg.restart()
+			e = startExporter(t, testConfig(dir), clock)
+			require.NoError(t, lg.redeliver(e, from))
+			clock.Set(base.Add(3 * time.Minute))
+			require.Eventually(t, func() bool { return len(sealedRoots(t, dir)) == 10 }, 10*time.Second, 10*time.Millisecond)
+			require.Eventually(t, func() bool { return len(lg.stream.heldSeqs()) == 0 }, 5*time.Second, 10*time.Millisecond)
+			require.NoError(t, e.shutdown(ctx))
+			require.Equal(t, want, sealedRoots(t, dir))
+			verifyAll(t, dir)
+		})
+	}
+}
+
+// A crash after windows were sealed (and their entries released) but before the receiver committed its cursor:
+// the receiver delivers every entry again, and nothing is receipted a second time or held.
+func TestCrashAfterSealBeforeCursorMovedDoesNotSealTwice(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	clock := &fakeClock{now: base}
+	lg := newTestLog(clock)
+	e := startExporter(t, testConfig(dir), clock)
+	feedTwoWindows(t, e, lg, clock)
+	clock.Set(base.Add(3 * time.Minute))
+	require.Eventually(t, func() bool { return len(sealedRoots(t, dir)) == 10 }, 10*time.Second, 10*time.Millisecond)
+	require.NoError(t, e.shutdown(ctx))
+	want := sealedRoots(t, dir)
+
+	lg.restart()
+	e = startExporter(t, testConfig(dir), clock)
+	require.NoError(t, lg.redeliver(e, 1))
+	clock.Set(base.Add(10 * time.Minute))
+	// Spans of traces that were not significant open their trace again, which completes on the next tick.
+	require.Eventually(t, func() bool { return len(lg.stream.heldSeqs()) == 0 }, 5*time.Second, 10*time.Millisecond)
+	time.Sleep(100 * time.Millisecond) // several ticks
+	require.NoError(t, e.shutdown(ctx))
+	require.Equal(t, want, sealedRoots(t, dir))
+	verifyAll(t, dir)
 }
 
 func TestCrashBetweenSealStepsSealsExactlyOnce(t *testing.T) {
@@ -60,6 +140,7 @@ func TestCrashBetweenSealStepsSealsExactlyOnce(t *testing.T) {
 		t.Run(step, func(t *testing.T) {
 			dir := t.TempDir()
 			clock := &fakeClock{now: base}
+			lg := newTestLog(clock)
 			ctx := context.Background()
 			crashed := make(chan struct{})
 			e := startExporter(t, testConfig(dir), clock, func(en *engine) {
@@ -71,37 +152,121 @@ func TestCrashBetweenSealStepsSealsExactlyOnce(t *testing.T) {
 					return false
 				}
 			})
-			require.NoError(t, e.pushLogs(ctx, makeLogs("ws", 9, base, 9)))
+			require.NoError(t, lg.logs(e, makeLogs("ws", 9, base, 9)))
 			clock.Set(base.Add(2 * time.Minute))
 			<-crashed
 			require.NoError(t, e.shutdown(ctx))
 			require.Empty(t, readReceipts(t, filepath.Join(dir, "ws")))
+			require.Equal(t, []uint64{1}, lg.stream.heldSeqs())
 
+			lg.restart()
 			e2 := startExporter(t, testConfig(dir), clock)
+			require.NoError(t, lg.redeliver(e2, 1))
 			rs := waitReceipts(t, filepath.Join(dir, "ws"), 1)
 			require.Equal(t, uint64(9), rs[0].LeafCount)
 			require.Equal(t, uint64(9), verifyAll(t, dir))
+			require.Eventually(t, func() bool { return len(lg.stream.heldSeqs()) == 0 }, 5*time.Second, 10*time.Millisecond)
 			require.NoError(t, e2.shutdown(ctx))
-			// Another restart seals nothing twice.
+			// Another restart, fed the entry again, seals nothing twice.
+			lg.restart()
 			e3 := startExporter(t, testConfig(dir), clock)
+			require.NoError(t, lg.redeliver(e3, 1))
 			require.NoError(t, e3.shutdown(ctx))
 			require.Len(t, readReceipts(t, filepath.Join(dir, "ws")), 1)
 		})
 	}
 }
 
+// Each entry is held once, while any open window or trace has records of it, and released when the last of
+// them is sealed or forgotten.
+func TestHoldsAreReleasedWhenWindowsAndTracesAreSealed(t *testing.T) {
+	dir := t.TempDir()
+	clock := &fakeClock{now: base.Add(10 * time.Second)}
+	lg := newTestLog(clock)
+	cfg := testConfig(dir)
+	cfg.TraceIdle = 2 * time.Minute // the trace outlives its window
+	e := startExporter(t, cfg, clock)
+	ctx := context.Background()
+	require.NoError(t, lg.logs(e, makeLogs("ws", 3, base.Add(10*time.Second), 9)))                            // 1
+	require.NoError(t, lg.logs(e, makeLogs("ws", 2, base.Add(11*time.Second), 9)))                            // 2
+	require.NoError(t, lg.traces(e, makeTrace("ws", 1, base.Add(10*time.Second), time.Millisecond, 3, true))) // 3
+	clock.Set(base.Add(50 * time.Second))
+	require.NoError(t, lg.logs(e, makeLogs("ws-b", 1, base.Add(50*time.Second), 9))) // 4
+	require.Equal(t, []uint64{1, 2, 3, 4}, lg.stream.heldSeqs())
+	require.Equal(t, 1, lg.stream.maxHoldsPerSeq(), "one Hold per entry, however many windows and traces")
+
+	// The windows seal: their entries go, except the trace's.
+	clock.Set(base.Add(time.Minute + 5*time.Second))
+	waitReceipts(t, filepath.Join(dir, "ws"), 2)
+	waitReceipts(t, filepath.Join(dir, "ws-b"), 1)
+	require.Eventually(t, func() bool { return len(lg.stream.heldSeqs()) == 1 }, 5*time.Second, 10*time.Millisecond)
+	require.Equal(t, []uint64{3}, lg.stream.heldSeqs())
+
+	// The trace completes (trace_idle after its entry's arrival) and is sealed: nothing is held.
+	clock.Set(base.Add(2*time.Minute + 10*time.Second))
+	rs := waitReceipts(t, filepath.Join(dir, "ws"), 3)
+	require.Equal(t, receipts.TypeTraceComplete, rs[2].Type)
+	require.Eventually(t, func() bool { return len(lg.stream.heldSeqs()) == 0 }, 5*time.Second, 10*time.Millisecond)
+	require.NoError(t, e.shutdown(ctx))
+}
+
+// Sealing and trace completion follow the stream's watermark, not the wall clock alone: while the receiver is
+// behind the log (entries of the window may still come), nothing is sealed.
+func TestWatermarkBehindNowDelaysSealing(t *testing.T) {
+	dir := t.TempDir()
+	clock := &fakeClock{now: base.Add(10 * time.Second)}
+	lg := newTestLog(clock)
+	e := startExporter(t, testConfig(dir), clock)
+	ctx := context.Background()
+	lg.stream.setWatermark(base.Add(10 * time.Second))
+	require.NoError(t, lg.logs(e, makeLogs("ws", 3, base.Add(10*time.Second), 9)))
+	require.NoError(t, lg.traces(e, makeTrace("ws", 1, base.Add(10*time.Second), time.Millisecond, 2, true)))
+	clock.Set(base.Add(5 * time.Minute))
+	time.Sleep(100 * time.Millisecond) // several ticks
+	require.Empty(t, readReceipts(t, filepath.Join(dir, "ws")))
+
+	// The watermark passes trace_idle after the trace's arrival: the trace completes, the windows stay open.
+	lg.stream.setWatermark(base.Add(13 * time.Second))
+	rs := waitReceipts(t, filepath.Join(dir, "ws"), 1)
+	require.Equal(t, receipts.TypeTraceComplete, rs[0].Type)
+	lg.stream.setWatermark(base.Add(time.Minute + 4*time.Second))
+	time.Sleep(100 * time.Millisecond)
+	require.Len(t, readReceipts(t, filepath.Join(dir, "ws")), 1)
+	lg.stream.setWatermark(base.Add(time.Minute + 5*time.Second))
+	waitReceipts(t, filepath.Join(dir, "ws"), 3)
+	require.NoError(t, e.shutdown(ctx))
+}
+
+// Several cursors feed the exporter: the earliest watermark bounds the present.
+func TestSlowestStreamBoundsSealing(t *testing.T) {
+	dir := t.TempDir()
+	clock := &fakeClock{now: base.Add(10 * time.Second)}
+	logs, traces := newTestLog(clock), newTestLog(clock)
+	e := startExporter(t, testConfig(dir), clock)
+	require.NoError(t, logs.logs(e, makeLogs("ws", 3, base.Add(10*time.Second), 9)))
+	require.NoError(t, traces.traces(e, makeTrace("ws", 1, base.Add(10*time.Second), time.Millisecond, 2, false)))
+	traces.stream.setWatermark(base.Add(20 * time.Second))
+	clock.Set(base.Add(5 * time.Minute))
+	time.Sleep(100 * time.Millisecond)
+	require.Empty(t, readReceipts(t, filepath.Join(dir, "ws")))
+	traces.stream.follow()
+	waitReceipts(t, filepath.Join(dir, "ws"), 2)
+	require.NoError(t, e.shutdown(context.Background()))
+}
+
 func TestRootBehindIsRebuiltAndTornReceiptLineCut(t *testing.T) {
 	dir := t.TempDir()
 	clock := &fakeClock{now: base}
+	lg := newTestLog(clock)
 	ctx := context.Background()
 	e := startExporter(t, testConfig(dir), clock)
 	scroll := filepath.Join(dir, "ws")
-	require.NoError(t, e.pushLogs(ctx, makeLogs("ws", 3, base, 9)))
+	require.NoError(t, lg.logs(e, makeLogs("ws", 3, base, 9)))
 	clock.Set(base.Add(2 * time.Minute))
 	waitReceipts(t, scroll, 1)
 	oldRoot, err := os.ReadFile(filepath.Join(scroll, receipts.RootFile))
 	require.NoError(t, err)
-	require.NoError(t, e.pushLogs(ctx, makeLogs("ws", 4, base.Add(2*time.Minute), 9)))
+	require.NoError(t, lg.logs(e, makeLogs("ws", 4, base.Add(2*time.Minute), 9)))
 	clock.Set(base.Add(4 * time.Minute))
 	waitReceipts(t, scroll, 2)
 	require.NoError(t, e.shutdown(ctx))
@@ -126,13 +291,14 @@ func TestRootBehindIsRebuiltAndTornReceiptLineCut(t *testing.T) {
 func TestRootAheadOfReceiptsRefusesToStart(t *testing.T) {
 	dir := t.TempDir()
 	clock := &fakeClock{now: base}
+	lg := newTestLog(clock)
 	ctx := context.Background()
 	e := startExporter(t, testConfig(dir), clock)
 	scroll := filepath.Join(dir, "ws")
-	require.NoError(t, e.pushLogs(ctx, makeLogs("ws", 3, base, 9)))
+	require.NoError(t, lg.logs(e, makeLogs("ws", 3, base, 9)))
 	clock.Set(base.Add(2 * time.Minute))
 	waitReceipts(t, scroll, 1)
-	require.NoError(t, e.pushLogs(ctx, makeLogs("ws", 3, base.Add(2*time.Minute), 9)))
+	require.NoError(t, lg.logs(e, makeLogs("ws", 3, base.Add(2*time.Minute), 9)))
 	clock.Set(base.Add(4 * time.Minute))
 	waitReceipts(t, scroll, 2)
 	require.NoError(t, e.shutdown(ctx))
@@ -162,55 +328,16 @@ func TestDirectoryIsExclusive(t *testing.T) {
 	require.NoError(t, e3.shutdown(context.Background()))
 }
 
-// A window sealed after a restart (records re-derived from the WAL) is byte-identical to the same window sealed
-// live: same batch files, same Merkle roots.
-func TestReplayedWindowsMatchLiveWindows(t *testing.T) {
-	ctx := context.Background()
-	push := func(e *receiptExporter) {
-		require.NoError(t, e.pushLogs(ctx, realisticLogs(50, base)))
-		require.NoError(t, e.pushMetrics(ctx, makeMetrics("ws", 7, base)))
-		require.NoError(t, e.pushTraces(ctx, makeTrace("ws", 9, base, time.Millisecond, 5, false)))
-	}
-	sealed := func(dir string) map[string]string {
-		out := map[string]string{}
-		scrolls, _ := receipts.FindScrolls(dir)
-		for _, s := range scrolls {
-			lines, _ := receipts.ScrollLines(s)
-			for _, l := range lines {
-				if r, err := receipts.ParseReceipt(l); err == nil {
-					out[filepath.Base(s)+"/"+r.ID] = r.ContentHash + " " + r.MerkleRoot
-				}
-			}
-		}
-		return out
-	}
-	live, replayed := t.TempDir(), t.TempDir()
-	clock := &fakeClock{now: base}
-	e := startExporter(t, testConfig(live), clock)
-	push(e)
-	clock.Set(base.Add(2 * time.Minute))
-	require.Eventually(t, func() bool { return len(sealed(live)) == 3 }, 10*time.Second, 10*time.Millisecond)
-	require.NoError(t, e.shutdown(ctx))
-
-	clock.Set(base)
-	e = startExporter(t, testConfig(replayed), clock)
-	push(e)
-	require.NoError(t, e.shutdown(ctx))
-	clock.Set(base.Add(2 * time.Minute))
-	e = startExporter(t, testConfig(replayed), clock)
-	require.NoError(t, e.shutdown(ctx))
-	require.Equal(t, sealed(live), sealed(replayed))
-}
-
 // When ROOT cannot be rewritten the receipt still counts as written: the window is not sealed again, and ROOT
 // is rebuilt on restart.
 func TestRootWriteFailureDoesNotSealTwice(t *testing.T) {
 	dir := t.TempDir()
 	clock := &fakeClock{now: base}
+	lg := newTestLog(clock)
 	ctx := context.Background()
 	e := startExporter(t, testConfig(dir), clock)
 	scroll := filepath.Join(dir, "ws")
-	require.NoError(t, e.pushLogs(ctx, makeLogs("ws", 3, base, 9)))
+	require.NoError(t, lg.logs(e, makeLogs("ws", 3, base, 9)))
 	clock.Set(base.Add(2 * time.Minute))
 	waitReceipts(t, scroll, 1)
 
@@ -218,7 +345,7 @@ func TestRootWriteFailureDoesNotSealTwice(t *testing.T) {
 	root := filepath.Join(scroll, receipts.RootFile)
 	require.NoError(t, os.Remove(root))
 	require.NoError(t, os.MkdirAll(filepath.Join(root, "blocker"), 0o755))
-	require.NoError(t, e.pushLogs(ctx, makeLogs("ws", 4, base.Add(2*time.Minute), 9)))
+	require.NoError(t, lg.logs(e, makeLogs("ws", 4, base.Add(2*time.Minute), 9)))
 	clock.Set(base.Add(4 * time.Minute))
 	require.Eventually(t, func() bool { return len(readReceipts(t, scroll)) == 2 }, 5*time.Second, 10*time.Millisecond)
 	clock.Set(base.Add(5 * time.Minute))

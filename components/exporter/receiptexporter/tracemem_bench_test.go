@@ -44,9 +44,9 @@ func benchSpans(n, round int) ptrace.Traces {
 	return td
 }
 
-// feedRound applies one span of every trace, as the commit loop does after the WAL write. Its temporaries die
+// feedRound applies one span of every trace, as the engine loop does for a delivered call. Its temporaries die
 // with its frame, so only what the engine keeps is live afterwards.
-func feedRound(tb testing.TB, eng *engine, traces, round int) {
+func feedRound(tb testing.TB, eng *engine, hk holdKey, traces, round int) {
 	var recs []receipts.Record
 	if err := receipts.EncodeTraces(benchSpans(traces, round), "tfo.workspace.id", func(r receipts.Record) error {
 		recs = append(recs, r)
@@ -55,7 +55,7 @@ func feedRound(tb testing.TB, eng *engine, traces, round int) {
 		tb.Fatal(err)
 	}
 	for _, r := range recs {
-		if err := eng.apply(receipts.SignalTraces, base.Unix(), r, 1, base.UnixNano()+int64(round), false); err != nil {
+		if err := eng.apply(receipts.SignalTraces, r, hk, base.UnixNano()+int64(round)); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -86,9 +86,10 @@ func BenchmarkOpenTraceMemory(b *testing.B) {
 		if err := eng.open(); err != nil {
 			b.Fatal(err)
 		}
+		hk := holdKey{stream: newFakeStream(&fakeClock{now: base}), seq: 1}
 		before := heapAlloc()
 		for round := 0; round < perTrace; round++ {
-			feedRound(b, eng, traces, round)
+			feedRound(b, eng, hk, traces, round)
 		}
 		all := heapAlloc()
 		if len(eng.traces) != traces || len(eng.windows) != 1 {

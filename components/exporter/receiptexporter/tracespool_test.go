@@ -81,10 +81,11 @@ func TestSignificantTraceAcrossTraceSpoolRotation(t *testing.T) {
 		t.Run(fmt.Sprint(rotate), func(t *testing.T) {
 			dir := t.TempDir()
 			clock := &fakeClock{now: base.Add(time.Second)}
+			lg := newTestLog(clock)
 			e := startExporter(t, testConfig(dir), clock, withTraceSpoolRotate(rotate))
 			ctx := context.Background()
 			for _, td := range []ptrace.Traces{a1, b, a2, c, a3} {
-				require.NoError(t, e.pushTraces(ctx, td))
+				require.NoError(t, lg.traces(e, td))
 			}
 			if rotate == 1 {
 				// One leaf per file: 12 spans, all still open.
@@ -119,13 +120,14 @@ func TestTraceSpoolCompactsFilesPinnedByLongLivedTraces(t *testing.T) {
 	}
 	dir := t.TempDir()
 	clock := &fakeClock{now: base.Add(time.Second)}
+	lg := newTestLog(clock)
 	// The first file holds exactly a1 and b.
 	e := startExporter(t, testConfig(dir), clock, withTraceSpoolRotate(first))
 	ctx := context.Background()
-	require.NoError(t, e.pushTraces(ctx, a1))
-	require.NoError(t, e.pushTraces(ctx, b))
+	require.NoError(t, lg.traces(e, a1))
+	require.NoError(t, lg.traces(e, b))
 	clock.Set(base.Add(2500 * time.Millisecond))
-	require.NoError(t, e.pushTraces(ctx, a2)) // starts file 2; keeps trace 1 open
+	require.NoError(t, lg.traces(e, a2)) // starts file 2; keeps trace 1 open
 	first1 := filepath.Join(dir, spoolDir, traceSpoolPrefix+"1.spool")
 	require.FileExists(t, first1)
 
@@ -135,7 +137,7 @@ func TestTraceSpoolCompactsFilesPinnedByLongLivedTraces(t *testing.T) {
 	requireSealedTrace(t, scroll, rs[0], "trace-02010203000000000000000000000000", leavesOf(t, b))
 	require.FileExists(t, first1)
 
-	require.NoError(t, e.pushTraces(ctx, c)) // fills file 2 and rolls: file 1 is compacted away
+	require.NoError(t, lg.traces(e, c)) // fills file 2 and rolls: file 1 is compacted away
 	require.NoFileExists(t, first1)
 
 	clock.Set(base.Add(6 * time.Second))
@@ -145,8 +147,9 @@ func TestTraceSpoolCompactsFilesPinnedByLongLivedTraces(t *testing.T) {
 	require.LessOrEqual(t, len(traceSpoolFiles(t, dir)), 1)
 }
 
-// A significant trace open when the exporter stops is rebuilt from the WAL at start (leftover trace spool files
-// are removed first) and sealed with all its spans, including those that arrive after the restart.
+// A significant trace open when the exporter stops is rebuilt at start from the entries the receiver delivers
+// again (leftover trace spool files are removed first) and sealed with all its spans, including those that
+// arrive after the restart.
 func TestOpenTraceSurvivesRestart(t *testing.T) {
 	a1 := makeTrace("ws", 1, base, 100*time.Millisecond, 2, true)
 	b := makeTrace("ws", 2, base, 10*time.Millisecond, 3, false)
@@ -154,10 +157,11 @@ func TestOpenTraceSurvivesRestart(t *testing.T) {
 	a3 := makeTrace("ws", 1, base.Add(time.Second), 100*time.Millisecond, 1, false)
 	dir := t.TempDir()
 	clock := &fakeClock{now: base.Add(time.Second)}
+	lg := newTestLog(clock)
 	ctx := context.Background()
 	e := startExporter(t, testConfig(dir), clock, withTraceSpoolRotate(1))
 	for _, td := range []ptrace.Traces{a1, b, a2} {
-		require.NoError(t, e.pushTraces(ctx, td))
+		require.NoError(t, lg.traces(e, td))
 	}
 	require.NoError(t, e.shutdown(ctx))
 	scroll := filepath.Join(dir, "ws")
@@ -165,11 +169,15 @@ func TestOpenTraceSurvivesRestart(t *testing.T) {
 	require.Len(t, traceSpoolFiles(t, dir), 8)
 	stale := filepath.Join(dir, spoolDir, traceSpoolPrefix+"99.spool")
 	require.NoError(t, os.WriteFile(stale, []byte("stale"), 0o644))
+	from := lg.resume()
+	require.Equal(t, uint64(1), from)
 
-	clock.Set(base.Add(2 * time.Second))
+	lg.restart()
 	e = startExporter(t, testConfig(dir), clock, withTraceSpoolRotate(1))
 	require.NoFileExists(t, stale)
-	require.NoError(t, e.pushTraces(ctx, a3))
+	require.NoError(t, lg.redeliver(e, from))
+	clock.Set(base.Add(2 * time.Second))
+	require.NoError(t, lg.traces(e, a3))
 	clock.Set(base.Add(5 * time.Second))
 	rs := waitReceipts(t, scroll, 1)
 	requireSealedTrace(t, scroll, rs[0], "trace-01010203000000000000000000000000", leavesOf(t, a1, a2, a3))
@@ -178,8 +186,11 @@ func TestOpenTraceSurvivesRestart(t *testing.T) {
 	require.NoError(t, e.shutdown(ctx))
 
 	// The spans are in the window batch once, whether they arrived before or after the restart.
+	from = lg.resume()
+	lg.restart()
 	clock.Set(base.Add(2 * time.Minute))
 	e = startExporter(t, testConfig(dir), clock)
+	require.NoError(t, lg.redeliver(e, from))
 	rs = waitReceipts(t, scroll, 2)
 	require.Equal(t, receipts.TypeTraceBatch, rs[1].Type)
 	require.Equal(t, uint64(2+3+3+1), rs[1].SpanCount)
@@ -192,6 +203,7 @@ func TestOpenTraceSurvivesRestart(t *testing.T) {
 func TestTraceMaxOpenCompletesOldestTrace(t *testing.T) {
 	dir := t.TempDir()
 	clock := &fakeClock{now: base.Add(time.Second)}
+	lg := newTestLog(clock)
 	cfg := testConfig(dir)
 	cfg.TraceMaxOpen = 2
 	core, logs := observer.New(zapcore.WarnLevel)
@@ -213,7 +225,7 @@ func TestTraceMaxOpenCompletesOldestTrace(t *testing.T) {
 	push := func(at time.Duration, td ptrace.Traces) {
 		t.Helper()
 		clock.Set(base.Add(at))
-		require.NoError(t, e.pushTraces(ctx, td))
+		require.NoError(t, lg.traces(e, td))
 	}
 	t1 := makeTrace("ws", 1, base, 10*time.Millisecond, 2, true) // error
 	t2 := makeTrace("ws", 2, base, 10*time.Millisecond, 1, true) // error

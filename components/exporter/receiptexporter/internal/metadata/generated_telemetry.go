@@ -12,9 +12,6 @@ type TelemetryBuilder struct {
 	ReceiptRecordsAccepted metric.Int64Counter
 	ReceiptWindowsSealed   metric.Int64Counter
 	ReceiptSealDuration    metric.Float64Histogram
-	ReceiptWalBytes        metric.Int64Gauge
-	ReceiptFsyncLatency    metric.Float64Histogram
-	ReceiptDuplicates      metric.Int64Counter
 	ReceiptTracesEarly     metric.Int64Counter
 }
 
@@ -24,7 +21,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 	var tb TelemetryBuilder
 	var err, e error
 	tb.ReceiptRecordsAccepted, e = m.Int64Counter("tfocol_receipt_records_accepted",
-		metric.WithDescription("Records made durable in the receipt WAL (or alert receipts written)."), metric.WithUnit("{record}"))
+		metric.WithDescription("Records applied to their windows (delivered from the durable log), by signal."), metric.WithUnit("{record}"))
 	err = errors.Join(err, e)
 	tb.ReceiptWindowsSealed, e = m.Int64Counter("tfocol_receipt_windows_sealed",
 		metric.WithDescription("Receipts sealed (windows, significant traces, alerts)."), metric.WithUnit("{receipt}"))
@@ -32,16 +29,6 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 	tb.ReceiptSealDuration, e = m.Float64Histogram("tfocol_receipt_seal_duration",
 		metric.WithDescription("Time to seal one window: batch file, receipt line, ROOT."), metric.WithUnit("s"),
 		metric.WithExplicitBucketBoundaries(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
-	err = errors.Join(err, e)
-	tb.ReceiptWalBytes, e = m.Int64Gauge("tfocol_receipt_wal_bytes",
-		metric.WithDescription("Bytes held in WAL segments."), metric.WithUnit("By"))
-	err = errors.Join(err, e)
-	tb.ReceiptFsyncLatency, e = m.Float64Histogram("tfocol_receipt_fsync_latency",
-		metric.WithDescription("Latency of one durable write: a WAL group commit (write + fsync) or an alert receipt append, by operation."), metric.WithUnit("s"),
-		metric.WithExplicitBucketBoundaries(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
-	err = errors.Join(err, e)
-	tb.ReceiptDuplicates, e = m.Int64Counter("tfocol_receipt_duplicate_requests",
-		metric.WithDescription("Requests answered with success without writing them again: their Idempotency-Key (workspace, key and content) was already accepted."), metric.WithUnit("{request}"))
 	err = errors.Join(err, e)
 	tb.ReceiptTracesEarly, e = m.Int64Counter("tfocol_receipt_traces_completed_early",
 		metric.WithDescription("Open traces completed before trace_idle because trace_max_open traces were open."), metric.WithUnit("{trace}"))
