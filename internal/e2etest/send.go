@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -39,6 +40,23 @@ type Target struct {
 	Addr     string            // "127.0.0.1:port"
 	Headers  map[string]string // request headers / gRPC metadata
 	Gzip     bool
+	// LocalIP, when set, is the source address the connection is made from (e.g. "127.0.0.2": every
+	// 127.0.0.0/8 address is local on Linux), to act as another client host.
+	LocalIP string
+}
+
+// From returns the target with connections made from the source address ip.
+func (t Target) From(ip string) Target {
+	t.LocalIP = ip
+	return t
+}
+
+func (t Target) dialer() *net.Dialer {
+	d := &net.Dialer{Timeout: 10 * time.Second}
+	if t.LocalIP != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(t.LocalIP)}
+	}
+	return d
 }
 
 // GRPC returns a gRPC target for the collector's OTLP receiver.
@@ -168,7 +186,14 @@ func SendMetricsSDK(ctx context.Context, tgt Target, service string, n int) erro
 // target's headers as metadata. The error is the server's gRPC status error, if any.
 func ExportGRPC(ctx context.Context, tgt Target, data any) error {
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
-	conn, err := grpc.NewClient(tgt.Addr, opts...)
+	target := tgt.Addr
+	if tgt.LocalIP != "" {
+		target = "passthrough:///" + tgt.Addr
+		opts = append(opts, grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+			return tgt.dialer().DialContext(ctx, "tcp", addr)
+		}))
+	}
+	conn, err := grpc.NewClient(target, opts...)
 	if err != nil {
 		return err
 	}
@@ -243,7 +268,11 @@ func PostRaw(ctx context.Context, tgt Target, path, contentType string, body []b
 	for k, v := range tgt.Headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	hc := http.DefaultClient
+	if tgt.LocalIP != "" {
+		hc = &http.Client{Transport: &http.Transport{DialContext: tgt.dialer().DialContext, DisableKeepAlives: true}}
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, err
 	}

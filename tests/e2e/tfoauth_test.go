@@ -275,6 +275,28 @@ func TestTfoAuthGatewayAPIKeysAndTokens(t *testing.T) {
 	}
 }
 
+// authSendFrom sends one span over the protocol from the source address ip.
+func authSendFrom(t *testing.T, gw *e2etest.Collector, protocol, ip, tag string, headers map[string]string) authOutcome {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	td := e2etest.GenTraces(1, map[string]string{"service.name": "tfoauth-e2e", "case": tag})
+	if protocol == "grpc" {
+		err := e2etest.ExportGRPC(ctx, gw.GRPC(headers).From(ip), td)
+		if err == nil {
+			return authOutcome{status: http.StatusOK}
+		}
+		st, ok := status.FromError(err)
+		require.True(t, ok, "gRPC error is a status: %v", err)
+		return authOutcome{status: map[codes.Code]int{codes.Unauthenticated: 401, codes.PermissionDenied: 403,
+			codes.ResourceExhausted: 429, codes.InvalidArgument: 400}[st.Code()], seen: err.Error()}
+	}
+	res, err := e2etest.ExportHTTP(ctx, gw.HTTP(headers).From(ip), td)
+	require.NoError(t, err)
+	return authOutcome{status: res.Status, seen: string(res.Body) + " " + res.Header.Get("Retry-After")}
+}
+
+// Guessing is throttled: past the limit a source's wrong secrets get 429 with Retry-After.
 func TestTfoAuthThrottlesRepeatedFailures(t *testing.T) {
 	a := newAuthEnv(t)
 	id, secret := a.keysNew(t, authWS)
@@ -284,11 +306,157 @@ func TestTfoAuthThrottlesRepeatedFailures(t *testing.T) {
 	for range 3 {
 		assert.Equal(t, 401, authSendSpans(t, gw, "http", "guess", authKeyHeaders(id, "tfs_guess", authWS)).status)
 	}
-	got := authSendSpans(t, gw, "http", "after", authKeyHeaders(id, secret, authWS))
-	assert.Equal(t, 429, got.status, "the client address is blocked even with a valid key")
+	got := authSendSpans(t, gw, "http", "guess", authKeyHeaders(id, "tfs_guess", authWS))
+	assert.Equal(t, 429, got.status, "guessing past the limit")
 	assert.True(t, strings.HasSuffix(got.seen, " 60") || strings.HasSuffix(got.seen, " 59"), "Retry-After: %q", got.seen)
-	assert.Equal(t, 429, authSendSpans(t, gw, "grpc", "after", authKeyHeaders(id, secret, authWS)).status)
-	assert.Contains(t, gw.Logs(), "Throttling client address after repeated authentication failures")
+	assert.Equal(t, 429, authSendSpans(t, gw, "grpc", "guess", authKeyHeaders(id, "tfs_guess", authWS)).status)
+	assert.Equal(t, 200, authSendSpans(t, gw, "http", "after", authKeyHeaders(id, secret, authWS)).status,
+		"the correct secret is never throttled")
+	assert.True(t, strings.Contains(gw.Logs(), "Throttling failed authentication attempts for a key id from a client address"),
+		"the block is logged once")
+}
+
+// Issue 12: anyone who knew a key id could lock that key out by sending wrong secrets for it. With the default
+// limits (20 per key id and address, 100 per address, 1 minute), 25 wrong secrets for a real key id from
+// 127.0.0.2 get 401 twenty times and then 429, while the key's correct secret keeps working from 127.0.0.1
+// and from 127.0.0.2 itself.
+func TestTfoAuthKeyIDGuessingDoesNotLockOutTheKey(t *testing.T) {
+	a := newAuthEnv(t)
+	id, secret := a.keysNew(t, authWS)
+	sink := e2etest.NewSink(t)
+	gw := a.startGateway(t, sink, "--set=extensions::tfo_auth::throttle::max_failures=20",
+		"--set=extensions::tfo_auth::throttle::window=1m")
+	var statuses []int
+	for i := range 25 {
+		protocol := []string{"http", "grpc"}[i%2]
+		got := authSendFrom(t, gw, protocol, "127.0.0.2", "guess", authKeyHeaders(id, "tfs_guess-"+strings.Repeat("x", i), authWS))
+		assert.NotContains(t, got.seen, "guess-", "the presented secret is not echoed")
+		statuses = append(statuses, got.status)
+	}
+	for i, s := range statuses {
+		want := 401
+		if i >= 20 {
+			want = 429 // guessing stays bounded: 20 answers per minute per source, then 429
+		}
+		assert.Equal(t, want, s, "wrong secret %d from 127.0.0.2", i+1)
+	}
+	for _, protocol := range []string{"http", "grpc"} {
+		assert.Equal(t, 200, authSendFrom(t, gw, protocol, "127.0.0.1", "real-1", authKeyHeaders(id, secret, authWS)).status,
+			"correct secret from 127.0.0.1 over %s", protocol)
+		assert.Equal(t, 200, authSendFrom(t, gw, protocol, "127.0.0.2", "real-2", authKeyHeaders(id, secret, authWS)).status,
+			"correct secret from the guessing address over %s", protocol)
+	}
+	assert.Equal(t, 401, authSendFrom(t, gw, "http", "127.0.0.1", "guess", authKeyHeaders(id, "tfs_guess", authWS)).status,
+		"the guessing address's failures do not count for another address")
+	e2etest.Eventually(t, 10*time.Second, func() bool { return authSpansTagged(sink, "real-1") == 2 && authSpansTagged(sink, "real-2") == 2 },
+		"accepted spans delivered")
+	throttled, _ := e2etest.MetricSum(t, gw.ScrapeMetrics(t), "tfocol_auth_requests_total",
+		map[string]string{"result": "throttled", "reason": "key_throttled"})
+	assert.Equal(t, 5.0, throttled)
+	assert.NotContains(t, gw.Logs(), strings.TrimPrefix(secret, "tfs_"))
+}
+
+// Issue 12: a revoked agent that keeps retrying used to throttle its whole address (every agent behind the same
+// NAT). Its retries get 401 every time; a valid key on the same address gets 2xx every time.
+func TestTfoAuthRevokedKeyRetryingDoesNotThrottleItsAddress(t *testing.T) {
+	a := newAuthEnv(t)
+	validID, validSecret := a.keysNew(t, authWS)
+	revokedID, revokedSecret := a.keysNew(t, authWS)
+	a.keysRevoke(t, revokedID)
+	sink := e2etest.NewSink(t)
+	gw := a.startGateway(t, sink, "--set=extensions::tfo_auth::throttle::max_failures=20",
+		"--set=extensions::tfo_auth::throttle::window=1m")
+
+	const rounds = 120 // beyond the address limit (5 × 20)
+	validOK, revoked401 := 0, 0
+	for i := range rounds {
+		protocol := []string{"http", "grpc"}[i%2]
+		if got := authSendFrom(t, gw, protocol, "127.0.0.3", "revoked", authKeyHeaders(revokedID, revokedSecret, authWS)); got.status == 401 {
+			revoked401++
+		} else {
+			t.Errorf("revoked key, round %d: %d %s", i, got.status, got.seen)
+		}
+		if got := authSendFrom(t, gw, protocol, "127.0.0.3", "valid", authKeyHeaders(validID, validSecret, authWS)); got.status == 200 {
+			validOK++
+		} else {
+			t.Errorf("valid key on the same address, round %d: %d %s", i, got.status, got.seen)
+		}
+	}
+	assert.Equal(t, rounds, revoked401, "the revoked key is refused, definitively, every time")
+	assert.Equal(t, rounds, validOK, "the valid key on the same address is never refused")
+	assert.Equal(t, 429, authSendFrom(t, gw, "http", "127.0.0.3", "unknown", authKeyHeaders("tfk_unknown", "tfs_x", authWS)).status,
+		"the revoked key's failures count for its address: other failing presentations from it are throttled")
+	assert.Equal(t, 401, authSendFrom(t, gw, "http", "127.0.0.4", "unknown", authKeyHeaders("tfk_unknown", "tfs_x", authWS)).status)
+	e2etest.Eventually(t, 10*time.Second, func() bool { return authSpansTagged(sink, "valid") == rounds }, "valid spans delivered")
+	assert.Zero(t, authSpansTagged(sink, "revoked"))
+}
+
+// Issue 12: `tfocol keys new` run concurrently lost keys (6 runs, 6 secrets printed, 2 in the file).
+func TestTfoAuthConcurrentKeysNewLoseNoKey(t *testing.T) {
+	a := newAuthEnv(t)
+	const n = 8
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			out, err := exec.Command(a.bin, "keys", "new", "--workspace", authWS, "--scopes", "traces",
+				"--file", a.keysFile, "--output", "env").Output()
+			if !assert.NoError(t, err) {
+				return
+			}
+			for _, line := range strings.Split(string(out), "\n") {
+				if v, ok := strings.CutPrefix(line, "TELEMETRYFLOW_API_KEY_ID="); ok {
+					ids[i] = v
+				}
+			}
+		})
+	}
+	wg.Wait()
+	out, err := exec.Command(a.bin, "keys", "list", "--file", a.keysFile, "--output", "json").Output()
+	require.NoError(t, err)
+	for i, id := range ids {
+		require.NotEmpty(t, id, "run %d printed a key", i)
+		assert.Contains(t, string(out), `"`+id+`"`, "key of run %d is in the file", i)
+	}
+	assert.Equal(t, n, strings.Count(string(out), `"id":`))
+}
+
+// Issue 12: the key-file watcher's debounce restarted on every event in the directory, so a busy directory
+// (here a log appended to every 2 ms next to keys.yaml) delayed key changes until the 10 s poll.
+func TestTfoAuthRevocationInABusyKeyDirectory(t *testing.T) {
+	a := newAuthEnv(t)
+	id, secret := a.keysNew(t, authWS)
+	sink := e2etest.NewSink(t)
+	gw := a.startGateway(t, sink)
+	require.Equal(t, 200, authSendSpans(t, gw, "http", "before", authKeyHeaders(id, secret, authWS)).status)
+
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f, err := os.OpenFile(filepath.Join(filepath.Dir(a.keysFile), "busy.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+				_, _ = f.WriteString("busy\n")
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	time.Sleep(500 * time.Millisecond)
+
+	a.keysRevoke(t, id)
+	start := time.Now()
+	e2etest.Eventually(t, time.Second, func() bool {
+		return authSendSpans(t, gw, "http", "after", authKeyHeaders(id, secret, authWS)).status == 401
+	}, "revoked key still accepted 1 s after `keys revoke` returned")
+	t.Logf("revoked key refused %s after `keys revoke` returned", time.Since(start).Round(time.Millisecond))
 }
 
 // The key file is changed with `tfocol keys` while a client keeps sending with an unchanged key: the new key

@@ -510,6 +510,30 @@ func TestBadInput(t *testing.T) {
 			e.secrets = append(e.secrets, wrong)
 			return e.exportHTTP(with(e.gw.Headers(), "X-TelemetryFlow-Key-Secret", wrong), tracesTagged(tag, 1)), 0
 		}},
+		// Throttling (default limits: 20 wrong secrets per key id and address, 100 failures per address, 1m).
+		// The probe after each case sends the fixture key from 127.0.0.1 and must be accepted.
+		{name: "HTTP: 25 wrong secrets for the fixture key's id from 127.0.0.2 (the 25th)", want: "HTTP 429", send: func(t *testing.T, e *badInputEnv, tag string) (string, int) {
+			var last string
+			for i := range 25 {
+				wrong := fmt.Sprintf("tfs_guess%02d%s", i, strings.Repeat("Q", 32))
+				e.secrets = append(e.secrets, wrong)
+				tgt := e.gw.HTTP(with(e.gw.Headers(), "X-TelemetryFlow-Key-Secret", wrong)).From("127.0.0.2")
+				last = e.httpResult(e2etest.ExportHTTP(context.Background(), tgt, tracesTagged(tag, 1)))
+				if i < 20 && last != "HTTP 401" {
+					return fmt.Sprintf("wrong secret %d: %s", i+1, last), 0
+				}
+			}
+			return last, 0
+		}},
+		{name: "HTTP: then the fixture key's correct secret from 127.0.0.2", want: "HTTP 200", send: func(t *testing.T, e *badInputEnv, tag string) (string, int) {
+			return e.httpResult(e2etest.ExportHTTP(context.Background(), e.gw.HTTP(e.gw.Headers()).From("127.0.0.2"), tracesTagged(tag, 1))), 1
+		}},
+		{name: "gRPC: then a wrong secret for the fixture key's id from 127.0.0.2", want: "gRPC ResourceExhausted", send: func(t *testing.T, e *badInputEnv, tag string) (string, int) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			tgt := e.gw.GRPC(with(e.gw.Headers(), "x-telemetryflow-key-secret", "tfs_"+strings.Repeat("B", 43))).From("127.0.0.2")
+			return e.grpcResult(e2etest.ExportGRPC(ctx, tgt, tracesTagged(tag, 1))), 0
+		}},
 		{name: "HTTP: X-TelemetryFlow-Agent-ID of 300 characters", want: "HTTP 400", send: func(t *testing.T, e *badInputEnv, tag string) (string, int) {
 			return e.exportHTTP(with(e.gw.Headers(), "X-TelemetryFlow-Agent-ID", strings.Repeat("a", 300)), tracesTagged(tag, 1)), 0
 		}},

@@ -3,6 +3,8 @@ package tfoauthextension
 import (
 	"context"
 	"net"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -128,4 +130,37 @@ func BenchmarkAuthenticateWithMetadata(b *testing.B) {
 		}
 		i++
 	}
+}
+
+// BenchmarkVerifyWrongSecret: the cost of checking a presented secret that fails (SHA-256 of up to 256 bytes and
+// a constant-time compare), which every failing presentation pays before the throttle is consulted.
+func BenchmarkVerifyWrongSecret(b *testing.B) {
+	ext, reqs := benchExtension(b, 10_000)
+	id := reqs[0]["X-Telemetryflow-Key-Id"][0]
+	secret := "tfs_" + strings.Repeat("x", keyfile.MaxSecretLen-4)
+	idx := ext.keys.Load()
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, res := idx.Verify(id, secret, now); res != keyfile.WrongSecret {
+			b.Fatal(res)
+		}
+	}
+}
+
+// BenchmarkAuthenticateFailureThrottled: a guessing client past its limit, end to end (verify, throttle lookup
+// under the failure-path mutex, metric, 429 error). Parallel, from many addresses, so the mutex is contended.
+func BenchmarkAuthenticateFailureThrottled(b *testing.B) {
+	ext, reqs := benchExtension(b, 10_000)
+	id := reqs[0]["X-Telemetryflow-Key-Id"][0]
+	h := map[string][]string{"X-Telemetryflow-Key-Id": {id}, "X-Telemetryflow-Key-Secret": {"tfs_" + strings.Repeat("g", 43)}}
+	b.ReportAllocs()
+	var n atomic.Int32
+	b.RunParallel(func(pb *testing.PB) {
+		i := n.Add(1)
+		ctx := client.NewContext(context.Background(), client.Info{Addr: &net.IPAddr{IP: net.IPv4(10, 9, byte(i), 1)}})
+		for pb.Next() {
+			_, _ = ext.Authenticate(ctx, h)
+		}
+	})
 }

@@ -63,14 +63,20 @@ type JWTConfig struct {
 	CacheSize int `mapstructure:"cache_size"`
 }
 
-// ThrottleConfig answers 429 to a client address or key id after MaxFailures failed attempts within Window,
-// until Window has passed since the block started.
+// ThrottleConfig answers 429 instead of 401 to failing presentations from a client address once it has failed
+// too often within Window, until Window has passed since the block started. A credential that verifies is never
+// throttled, so nobody can lock a key or an address out by failing on purpose.
 type ThrottleConfig struct {
-	// MaxFailures before blocking; 0 disables throttling.
+	// MaxFailures of wrong secrets for one key id from one address before that pair is throttled; 0 disables
+	// throttling.
 	MaxFailures int `mapstructure:"max_failures"`
+	// MaxFailuresPerAddress of any kind from one address (IPv6: one /64) before its failing presentations are
+	// throttled; 0 means 5 × MaxFailures.
+	MaxFailuresPerAddress int `mapstructure:"max_failures_per_address"`
 	// Window over which failures are counted, and how long a block lasts.
 	Window time.Duration `mapstructure:"window"`
-	// MaxTracked bounds how many addresses and key ids are tracked (least recently failing are forgotten).
+	// MaxTracked bounds how many addresses, and separately how many (key id, address) pairs, are tracked (least
+	// recently failing are forgotten).
 	MaxTracked int `mapstructure:"max_tracked"`
 }
 
@@ -132,8 +138,8 @@ func (j *JWTConfig) validate() error {
 }
 
 func (t *ThrottleConfig) validate() error {
-	if t.MaxFailures < 0 {
-		return errors.New("throttle: max_failures must not be negative")
+	if t.MaxFailures < 0 || t.MaxFailuresPerAddress < 0 {
+		return errors.New("throttle: max_failures and max_failures_per_address must not be negative")
 	}
 	if t.MaxFailures > 0 && (t.Window <= 0 || t.MaxTracked <= 0) {
 		return errors.New("throttle: window and max_tracked must be positive when max_failures is set")

@@ -41,6 +41,7 @@ func TestConfigServerDefaultsMergeIntoJWTBlock(t *testing.T) {
 	assert.Equal(t, 30*time.Second, j.ClockSkew)
 	assert.Equal(t, []string{"traces", "metrics", "logs"}, j.RoleScopes["edge-agent"])
 	assert.Equal(t, 5, cfg.Throttle.MaxFailures)
+	assert.Equal(t, 50, cfg.Throttle.MaxFailuresPerAddress)
 	assert.Equal(t, 30*time.Second, cfg.Throttle.Window)
 	assert.Equal(t, 100_000, cfg.Throttle.MaxTracked)
 }
@@ -72,4 +73,15 @@ func TestConfigInvalid(t *testing.T) {
 
 	err = xconfmap.Validate(loadConfig(t, "jwt_no_keys"))
 	assert.ErrorContains(t, err, "set hmac_secret_file and/or public_keys_file")
+}
+
+func TestThrottleConfigValidate(t *testing.T) {
+	assert.Error(t, (&ThrottleConfig{MaxFailures: 5, MaxFailuresPerAddress: -1, Window: time.Minute, MaxTracked: 1}).validate())
+	assert.NoError(t, (&ThrottleConfig{MaxFailures: 5, Window: time.Minute, MaxTracked: 1}).validate())
+	th, err := newThrottle(ThrottleConfig{MaxFailures: 5, Window: time.Minute, MaxTracked: 1})
+	require.NoError(t, err)
+	assert.Equal(t, 25, th.maxAddrFailures, "unset: 5 × max_failures")
+	th, err = newThrottle(ThrottleConfig{MaxFailures: 5, MaxFailuresPerAddress: 7, Window: time.Minute, MaxTracked: 1})
+	require.NoError(t, err)
+	assert.Equal(t, 7, th.maxAddrFailures)
 }

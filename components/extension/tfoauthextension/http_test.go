@@ -3,6 +3,7 @@ package tfoauthextension
 import (
 	"bytes"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/client"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -32,7 +34,12 @@ func httpGateway(t *testing.T, f *fixture) *httptest.Server {
 		_, _ = io.WriteString(w, p.KeyID)
 	}))
 	require.NoError(t, err)
-	srv := httptest.NewServer(h)
+	// confighttp's outermost handler puts the peer address into client.Info before any middleware runs.
+	withAddr := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		addr, _ := net.ResolveTCPAddr("tcp", r.RemoteAddr)
+		h.ServeHTTP(w, r.WithContext(client.NewContext(r.Context(), client.Info{Addr: addr})))
+	})
+	srv := httptest.NewServer(withAddr)
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -89,8 +96,11 @@ func TestHTTPMiddlewareStatusCodes(t *testing.T) {
 		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 		assert.NotContains(t, string(body), "wrong-guess")
 	}
-	resp, body = post(t, srv.URL, "application/x-protobuf", creds(secret))
+	resp, body = post(t, srv.URL, "application/x-protobuf", creds("tfs_wrong-guess"))
 	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
 	assert.Equal(t, "60", resp.Header.Get("Retry-After"))
-	assert.NotContains(t, string(body), secret)
+	assert.NotContains(t, string(body), "wrong-guess")
+	resp, body = post(t, srv.URL, "application/x-protobuf", creds(secret))
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "the correct secret is never throttled")
+	assert.Equal(t, id, string(body))
 }

@@ -171,10 +171,9 @@ func withoutCredentials(ctx context.Context) context.Context {
 // scratchMaps recycles the temporary header map withoutCredentials builds for every request.
 var scratchMaps = sync.Pool{New: func() any { return make(map[string][]string, 16) }}
 
+// authenticate verifies the presented credential first and consults the throttle only when it failed: a
+// credential that verifies is always let through, whatever else came from its address or for its key id.
 func (e *authExtension) authenticate(sources map[string][]string, addr netip.Addr, now time.Time) (*principal.Principal, outcome, time.Duration) {
-	if d := e.throttle.addrBlocked(addr, now); d > 0 {
-		return nil, outClientThrottled, d
-	}
 	cred := parseCredentials(sources)
 	var p *principal.Principal
 	var out outcome
@@ -187,9 +186,6 @@ func (e *authExtension) authenticate(sources map[string][]string, addr netip.Add
 	case credBadAgentID:
 		out = outBadAgentID
 	case credAPIKey:
-		if d := e.throttle.keyBlocked(cred.keyID, now); d > 0 {
-			return nil, outKeyThrottled, d
-		}
 		p, out = e.authenticateKey(cred, now)
 		if idx := e.keys.Load(); idx != nil && idx.Has(cred.keyID) {
 			knownKeyID = cred.keyID // only ids that exist are logged: a client may put anything in the header
@@ -197,26 +193,37 @@ func (e *authExtension) authenticate(sources map[string][]string, addr netip.Add
 	case credBearer:
 		p, out = e.authenticateToken(cred)
 	}
-
-	if out.countsAsFailure() {
-		e.logger.Debug("Request failed authentication",
-			zap.String("reason", outcomeTable[out].reason), zap.Stringer("client_address", addr), zap.String("key_id", knownKeyID))
-		throttleKey := ""
-		if cred.kind == credAPIKey && keyfile.ValidID(cred.keyID) {
-			// Malformed ids cannot match a key; not tracking them keeps a client from filling the throttle's
-			// memory with huge header values (the per-address counter still sees the failure).
-			throttleKey = cred.keyID
-		}
-		addrBlocked, keyBlocked := e.throttle.recordFailure(addr, throttleKey, now)
-		if addrBlocked {
-			e.logger.Warn("Throttling client address after repeated authentication failures",
-				zap.Stringer("client_address", addr), zap.Duration("for", e.cfg.Throttle.Window))
-		}
-		if keyBlocked {
-			e.logger.Warn("Throttling key id after repeated authentication failures",
-				zap.String("key_id", knownKeyID), zap.Duration("for", e.cfg.Throttle.Window))
-		}
+	if !out.countsAsFailure() {
+		return p, out, 0
 	}
+
+	throttleKey := ""
+	if out == outWrongSecret && keyfile.ValidID(cred.keyID) {
+		// Only a wrong secret for an existing key id is counted for the (key id, address) pair; unknown ids,
+		// revoked and expired keys count for their address only, so random ids cannot fill the pair table.
+		throttleKey = cred.keyID
+	}
+	v := e.throttle.failure(addr, throttleKey, now)
+	if v.addrNowBlocked {
+		e.logger.Warn("Throttling failed authentication attempts from a client address",
+			zap.Stringer("client_address", addr), zap.Duration("for", e.cfg.Throttle.Window))
+	}
+	if v.pairNowBlocked {
+		e.logger.Warn("Throttling failed authentication attempts for a key id from a client address",
+			zap.String("key_id", knownKeyID), zap.Stringer("client_address", addr), zap.Duration("for", e.cfg.Throttle.Window))
+	}
+	// A revoked or expired key presented with its own secret gets a definitive 401 even when its address is
+	// throttled: retrying later will not help, and the answer reveals nothing about any other credential.
+	definitive := out == outKeyDisabled || out == outKeyExpired
+	switch {
+	case definitive:
+	case v.pairThrottled:
+		return nil, outKeyThrottled, v.retryAfter
+	case v.addrThrottled:
+		return nil, outClientThrottled, v.retryAfter
+	}
+	e.logger.Debug("Request failed authentication",
+		zap.String("reason", outcomeTable[out].reason), zap.Stringer("client_address", addr), zap.String("key_id", knownKeyID))
 	return p, out, 0
 }
 

@@ -145,14 +145,14 @@ func TestSecretsNeverLeak(t *testing.T) {
 		keyHeaders(id, secret, "X-Workspace-Id", ws2), // forbidden
 		keyHeaders(id, "tfs_wrong-secret-value"),      // wrong
 		keyHeaders(id, "tfs_wrong-secret-value"),
-		keyHeaders(id, "tfs_wrong-secret-value"), // now throttled
-		keyHeaders(id, secret),                   // throttled although right
+		keyHeaders(id, "tfs_wrong-secret-value"), // the third reaches the limit
+		keyHeaders(id, "tfs_wrong-secret-value"), // throttled
 		keyHeaders("tfs_in-the-id-header", "x"),  // secret pasted into the id header
 		bearerHeaders(token, "X-Workspace-Id", ws2),
 		bearerHeaders(expired),
 		bearerHeaders(token[:len(token)-3] + "AAA"),
 	} {
-		_, err := f.authFrom("198.51.100."+string(rune('0'+len(errs))), h)
+		_, err := f.authFrom("198.51.100.7", h)
 		require.Error(t, err)
 		errs = append(errs, err.Error())
 	}
@@ -172,68 +172,131 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}
 }
 
+func retryInfo(err error) *errdetails.RetryInfo {
+	for _, d := range status.Convert(err).Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok {
+			return ri
+		}
+	}
+	return nil
+}
+
+// An address's failures throttle the failing presentations from it, never a valid credential from it.
 func TestThrottlePerClientAddress(t *testing.T) {
-	f := newFixture(t, withThrottle(3, 200*time.Millisecond))
+	f := newFixture(t, withThrottle(3, 200*time.Millisecond)) // address limit: 5 × 3
 	id, secret := f.addKey([]string{ws1})
+	f.start()
+
+	for i := range 15 {
+		_, err := f.authFrom("203.0.113.5", keyHeaders(fmt.Sprintf("tfk_guess%d", i), "tfs_guess"))
+		require.Equal(t, codes.Unauthenticated, status.Code(err), "failure %d", i+1)
+	}
+	_, err := f.authFrom("203.0.113.5", keyHeaders("tfk_guess-more", "tfs_guess"))
+	require.Equal(t, codes.ResourceExhausted, status.Code(err), "failing presentations from a throttled address get 429")
+	require.NotNil(t, retryInfo(err), "429 carries RetryInfo so exporters back off")
+	assert.Positive(t, retryInfo(err).GetRetryDelay().AsDuration())
+	_, err = f.authFrom("203.0.113.5", nil)
+	require.Equal(t, codes.ResourceExhausted, status.Code(err))
+	assert.Equal(t, int64(2), f.count("throttled", "client_throttled"))
+	require.Len(t, f.logs.FilterMessage("Throttling failed authentication attempts from a client address").All(), 1)
+
+	_, err = f.authFrom("203.0.113.5", keyHeaders(id, secret))
+	assert.NoError(t, err, "a valid key from the throttled address is let through")
+	_, err = f.authFrom("203.0.113.6", keyHeaders("tfk_guess", "tfs_guess"))
+	assert.Equal(t, codes.Unauthenticated, status.Code(err), "other addresses are unaffected")
+
+	time.Sleep(250 * time.Millisecond)
+	_, err = f.authFrom("203.0.113.5", keyHeaders("tfk_guess", "tfs_guess"))
+	assert.Equal(t, codes.Unauthenticated, status.Code(err), "the block lifts after the window")
+}
+
+// Wrong secrets for a key id throttle that key id from that address only, and never its correct secret.
+func TestThrottlePerKeyIDAndAddress(t *testing.T) {
+	f := newFixture(t, withThrottle(3, time.Minute))
+	id, secret := f.addKey([]string{ws1})
+	otherID, _ := f.addKey([]string{ws1})
 	f.start()
 
 	for range 3 {
-		_, err := f.authFrom("203.0.113.5", keyHeaders("tfk_guess", "tfs_guess"))
+		_, err := f.authFrom("203.0.113.2", keyHeaders(id, "tfs_guess"))
 		require.Equal(t, codes.Unauthenticated, status.Code(err))
 	}
-	_, err := f.authFrom("203.0.113.5", keyHeaders(id, secret))
-	require.Equal(t, codes.ResourceExhausted, status.Code(err), "blocked address is refused even with a valid key")
-	var retry *errdetails.RetryInfo
-	for _, d := range status.Convert(err).Details() {
-		retry, _ = d.(*errdetails.RetryInfo)
-	}
-	require.NotNil(t, retry, "429 carries RetryInfo so exporters back off")
-	assert.Positive(t, retry.GetRetryDelay().AsDuration())
-	assert.Equal(t, int64(1), f.count("throttled", "client_throttled"))
-	require.Len(t, f.logs.FilterMessage("Throttling client address after repeated authentication failures").All(), 1)
-
-	_, err = f.authFrom("203.0.113.6", keyHeaders(id, secret))
-	assert.NoError(t, err, "other addresses are unaffected")
-
-	time.Sleep(250 * time.Millisecond)
-	_, err = f.authFrom("203.0.113.5", keyHeaders(id, secret))
-	assert.NoError(t, err, "the block lifts after the window")
-}
-
-func TestThrottlePerKeyID(t *testing.T) {
-	f := newFixture(t, withThrottle(3, time.Minute))
-	id, secret := f.addKey([]string{ws1})
-	otherID, otherSecret := f.addKey([]string{ws1})
-	f.start()
-
-	// Wrong secrets for one key id from many addresses (a distributed guess).
-	for i := range 3 {
-		_, err := f.authFrom("203.0.113."+string(rune('1'+i)), keyHeaders(id, "tfs_guess"))
-		require.Equal(t, codes.Unauthenticated, status.Code(err))
-	}
-	_, err := f.authFrom("203.0.113.9", keyHeaders(id, secret))
-	assert.Equal(t, codes.ResourceExhausted, status.Code(err))
+	_, err := f.authFrom("203.0.113.2", keyHeaders(id, "tfs_guess"))
+	require.Equal(t, codes.ResourceExhausted, status.Code(err), "guessing beyond the limit gets 429")
 	assert.Equal(t, int64(1), f.count("throttled", "key_throttled"))
-	_, err = f.authFrom("203.0.113.9", keyHeaders(otherID, otherSecret))
-	assert.NoError(t, err, "other keys are unaffected")
+	require.Len(t, f.logs.FilterMessage("Throttling failed authentication attempts for a key id from a client address").All(), 1)
 
-	// Malformed ids (here 64 KiB) are not tracked, so a client cannot fill the throttle's memory with them.
-	tracked := f.ext.throttle.keys.Len()
+	_, err = f.authFrom("203.0.113.1", keyHeaders(id, secret))
+	assert.NoError(t, err, "the key's correct secret from another address")
+	_, err = f.authFrom("203.0.113.2", keyHeaders(id, secret))
+	assert.NoError(t, err, "the key's correct secret from the guessing address itself")
+	_, err = f.authFrom("203.0.113.1", keyHeaders(id, "tfs_guess"))
+	assert.Equal(t, codes.Unauthenticated, status.Code(err), "the same key id from another address is counted apart")
+	_, err = f.authFrom("203.0.113.2", keyHeaders(otherID, "tfs_guess"))
+	assert.Equal(t, codes.Unauthenticated, status.Code(err), "another key id from the same address is counted apart")
+
+	// Malformed ids (here 64 KiB) are not tracked per pair, so a client cannot fill the throttle's memory with
+	// them; unknown ids are not either (they count for their address only).
+	tracked := f.ext.throttle.pairs.Len()
 	_, err = f.authFrom("203.0.113.10", keyHeaders("tfk_"+strings.Repeat("x", 64<<10), "tfs_guess"))
 	assert.Equal(t, codes.Unauthenticated, status.Code(err))
-	assert.Equal(t, tracked, f.ext.throttle.keys.Len())
+	_, err = f.authFrom("203.0.113.10", keyHeaders("tfk_unknown", "tfs_guess"))
+	assert.Equal(t, codes.Unauthenticated, status.Code(err))
+	assert.Equal(t, tracked, f.ext.throttle.pairs.Len())
+}
+
+// A revoked key that keeps retrying gets 401 every time and throttles only other failures from its address.
+func TestThrottleRevokedKeyCostsNobody(t *testing.T) {
+	f := newFixture(t, withThrottle(2, time.Minute)) // address limit 10
+	revokedID, revokedSecret := f.addKey([]string{ws1}, func(k *keyfile.Key) { k.Disabled = true })
+	id, secret := f.addKey([]string{ws1})
+	f.start()
+	for i := range 30 {
+		_, err := f.authFrom("192.0.2.50", keyHeaders(revokedID, revokedSecret))
+		require.Equal(t, codes.Unauthenticated, status.Code(err), "revoked key, attempt %d", i+1)
+		_, err = f.authFrom("192.0.2.50", keyHeaders(id, secret))
+		require.NoError(t, err, "valid key on the same address, attempt %d", i+1)
+	}
+	_, err := f.authFrom("192.0.2.50", keyHeaders("tfk_unknown", "tfs_guess"))
+	assert.Equal(t, codes.ResourceExhausted, status.Code(err), "the revoked key's failures count for its address")
+}
+
+// IPv6 sources are counted per /64: one host can use every address of its prefix.
+func TestThrottleCountsIPv6PerSlash64(t *testing.T) {
+	f := newFixture(t, withThrottle(1, time.Minute)) // address limit 5
+	f.start()
+	for i := range 5 {
+		_, err := f.authFrom(fmt.Sprintf("2001:db8:1:2::%x", i+1), keyHeaders("tfk_guess", "tfs_guess"))
+		require.Equal(t, codes.Unauthenticated, status.Code(err))
+	}
+	_, err := f.authFrom("2001:db8:1:2:ffff::1", keyHeaders("tfk_guess", "tfs_guess"))
+	assert.Equal(t, codes.ResourceExhausted, status.Code(err))
+	_, err = f.authFrom("2001:db8:1:3::1", keyHeaders("tfk_guess", "tfs_guess"))
+	assert.Equal(t, codes.Unauthenticated, status.Code(err), "another /64")
+}
+
+// The counters are bounded whatever is thrown at them.
+func TestThrottleMemoryIsBounded(t *testing.T) {
+	f := newFixture(t, withThrottle(3, time.Minute), func(c *Config) { c.Throttle.MaxTracked = 100 })
+	id, _ := f.addKey([]string{ws1})
+	f.start()
+	for i := range 1000 {
+		_, _ = f.authFrom(fmt.Sprintf("10.0.%d.%d", i/256, i%256), keyHeaders(id, "tfs_guess"))
+	}
+	assert.LessOrEqual(t, f.ext.throttle.addrs.Len(), 100)
+	assert.LessOrEqual(t, f.ext.throttle.pairs.Len(), 100)
 }
 
 func TestThrottleCountsOnlyAuthenticationFailures(t *testing.T) {
 	f := newFixture(t, withThrottle(2, time.Minute))
 	id, secret := f.addKey([]string{ws1})
 	f.start()
-	for range 5 {
+	for range 20 {
 		_, err := f.auth(keyHeaders(id, secret, "X-Workspace-Id", ws2))
 		require.Equal(t, codes.PermissionDenied, status.Code(err))
 	}
-	_, err := f.auth(keyHeaders(id, secret))
-	assert.NoError(t, err, "403s come from valid credentials and do not throttle")
+	_, err := f.auth(keyHeaders(id, "tfs_wrong"))
+	assert.Equal(t, codes.Unauthenticated, status.Code(err), "403s come from valid credentials and do not throttle")
 }
 
 func toString(v any) string {

@@ -1,32 +1,59 @@
 package tfoauthextension
 
 import (
+	"hash/maphash"
 	"net"
 	"net/netip"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 )
 
-// throttle blocks a client address or key id for a window after too many authentication failures in that window.
-// Lookups on the accepted path are read-only; counters are bounded by an LRU so a flood of random ids or
-// addresses cannot grow memory.
+// throttle answers 429 to *failing* presentations from a source once that source has failed too often.
+//
+// It never refuses a credential that verifies: the credential is checked first (a constant-time SHA-256
+// comparison, ~0.3 µs) and the throttle is consulted only when the check failed. That is what keeps it from being
+// a lockout tool: failures sent by someone else, for a key id or from an address shared behind NAT, cannot make a
+// valid key fail. Failures are counted
+//
+//   - per (key id, source) for wrong secrets of an existing-format key id: limit maxFailures per window;
+//   - per source for every failure (unknown ids, revoked or expired keys, bad tokens, missing or malformed
+//     credentials): limit maxAddrFailures per window.
+//
+// A source is the client address, or its /64 for IPv6 (one host controls a whole /64). Once a counter reaches its
+// limit, failing presentations it covers get 429 with Retry-After for the window instead of 401. Both counter sets
+// are bounded LRUs of maxTracked entries, so a flood of addresses or ids cannot grow memory; the accepted path
+// does not touch them at all.
 type throttle struct {
-	maxFailures int
-	window      time.Duration
+	maxFailures     int
+	maxAddrFailures int
+	window          time.Duration
 
-	mu    sync.Mutex // serialises counter updates on the failure path
+	mu    sync.Mutex // the failure path only
 	addrs *lru.Cache[netip.Addr, *failureCounter]
-	keys  *lru.Cache[string, *failureCounter]
+	pairs *lru.Cache[pairKey, *failureCounter]
+	seed  maphash.Seed
+}
+
+// pairKey is a (key id, source) pair. The id is kept as a keyed 64-bit hash, so an entry's size does not depend
+// on the id's length; the seed is random per process, so nobody can choose ids that collide (a collision would
+// only share a counter between two ids from one source anyway).
+type pairKey struct {
+	source netip.Addr
+	keyID  uint64
 }
 
 type failureCounter struct {
 	windowStart  time.Time
 	failures     int
-	blockedUntil atomic.Int64 // unix nanos; read without the mutex
+	blockedUntil time.Time
 }
+
+// addrFailureFactor sets the per-source limit when max_failures_per_address is not configured: a source is
+// allowed more failures over all ids than one (key id, source) pair, so one misconfigured agent behind a NAT
+// does not turn every other failing agent's 401 into a 429.
+const addrFailureFactor = 5
 
 func newThrottle(cfg ThrottleConfig) (*throttle, error) {
 	if cfg.MaxFailures == 0 {
@@ -36,55 +63,66 @@ func newThrottle(cfg ThrottleConfig) (*throttle, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys, err := lru.New[string, *failureCounter](cfg.MaxTracked)
+	pairs, err := lru.New[pairKey, *failureCounter](cfg.MaxTracked)
 	if err != nil {
 		return nil, err
 	}
-	return &throttle{maxFailures: cfg.MaxFailures, window: cfg.Window, addrs: addrs, keys: keys}, nil
+	maxAddr := cfg.MaxFailuresPerAddress
+	if maxAddr == 0 {
+		maxAddr = addrFailureFactor * cfg.MaxFailures
+	}
+	return &throttle{maxFailures: cfg.MaxFailures, maxAddrFailures: maxAddr, window: cfg.Window,
+		addrs: addrs, pairs: pairs, seed: maphash.MakeSeed()}, nil
 }
 
-// addrBlocked returns how long addr stays blocked (0 if it is not).
-func (t *throttle) addrBlocked(addr netip.Addr, now time.Time) time.Duration {
+// sourceOf is the unit an address is counted as: the address itself, or its /64 for IPv6.
+func sourceOf(addr netip.Addr) netip.Addr {
+	if addr.Is6() && !addr.Is4In6() {
+		p, _ := addr.Prefix(64)
+		return p.Addr()
+	}
+	return addr
+}
+
+// verdict is what the throttle says about one failed presentation.
+type verdict struct {
+	addrThrottled, pairThrottled   bool          // answer 429 (the address / the key id from this address)
+	addrNowBlocked, pairNowBlocked bool          // this failure reached the limit (log it once)
+	retryAfter                     time.Duration // when throttled
+}
+
+// failure records one failed presentation from addr (keyID is "" when the failure is not a wrong secret for a
+// well-formed key id) and says whether it is to be answered 429. Failures while throttled are not counted again:
+// the block ends when its window has passed, and counting starts afresh.
+func (t *throttle) failure(addr netip.Addr, keyID string, now time.Time) verdict {
+	var v verdict
 	if t == nil || !addr.IsValid() {
-		return 0
+		return v
 	}
-	c, ok := t.addrs.Peek(addr)
-	return remaining(c, ok, now)
-}
-
-// keyBlocked returns how long key id stays blocked (0 if it is not).
-func (t *throttle) keyBlocked(id string, now time.Time) time.Duration {
-	if t == nil || id == "" {
-		return 0
-	}
-	c, ok := t.keys.Peek(id)
-	return remaining(c, ok, now)
-}
-
-func remaining(c *failureCounter, ok bool, now time.Time) time.Duration {
-	if !ok {
-		return 0
-	}
-	if d := time.Duration(c.blockedUntil.Load() - now.UnixNano()); d > 0 {
-		return d
-	}
-	return 0
-}
-
-// recordFailure counts a failure and reports which of addr and key id became blocked by it.
-func (t *throttle) recordFailure(addr netip.Addr, keyID string, now time.Time) (addrNowBlocked, keyNowBlocked bool) {
-	if t == nil {
-		return false, false
-	}
+	src := sourceOf(addr)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if addr.IsValid() {
-		addrNowBlocked = t.count(getOrAdd(t.addrs, addr, now), now)
-	}
+	ac := getOrAdd(t.addrs, src, now)
+	var pc *failureCounter
 	if keyID != "" {
-		keyNowBlocked = t.count(getOrAdd(t.keys, keyID, now), now)
+		pc = getOrAdd(t.pairs, pairKey{src, maphash.String(t.seed, keyID)}, now)
 	}
-	return addrNowBlocked, keyNowBlocked
+	if d := ac.blockedUntil.Sub(now); d > 0 {
+		v.addrThrottled, v.retryAfter = true, d
+	}
+	if pc != nil {
+		if d := pc.blockedUntil.Sub(now); d > 0 {
+			v.pairThrottled, v.retryAfter = true, max(v.retryAfter, d)
+		}
+	}
+	if v.addrThrottled || v.pairThrottled {
+		return v
+	}
+	v.addrNowBlocked = t.count(ac, t.maxAddrFailures, now)
+	if pc != nil {
+		v.pairNowBlocked = t.count(pc, t.maxFailures, now)
+	}
+	return v
 }
 
 func getOrAdd[K comparable](c *lru.Cache[K, *failureCounter], k K, now time.Time) *failureCounter {
@@ -96,13 +134,16 @@ func getOrAdd[K comparable](c *lru.Cache[K, *failureCounter], k K, now time.Time
 	return fc
 }
 
-func (t *throttle) count(c *failureCounter, now time.Time) bool {
+// count adds a failure to c and reports whether it reached limit within the window (c is then blocked for one
+// window from now).
+func (t *throttle) count(c *failureCounter, limit int, now time.Time) bool {
 	if now.Sub(c.windowStart) >= t.window {
 		c.windowStart, c.failures = now, 0
 	}
 	c.failures++
-	if c.failures == t.maxFailures {
-		c.blockedUntil.Store(now.Add(t.window).UnixNano())
+	if c.failures >= limit {
+		c.blockedUntil = now.Add(t.window)
+		c.windowStart, c.failures = c.blockedUntil, 0
 		return true
 	}
 	return false

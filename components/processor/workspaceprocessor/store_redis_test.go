@@ -167,3 +167,65 @@ func TestRedisProcessorEndToEnd(t *testing.T) {
 	assert.Equal(t, 1, deliveredA)
 	assert.Equal(t, 0, deliveredB)
 }
+
+// A Begin that times out while Redis is paused still runs when Redis resumes; its in-flight mark must not make
+// the client's retry wait for lease_ttl (30 s).
+func TestRedisPauseLeavesNoInFlightMark(t *testing.T) {
+	srv := redistest.Start(t)
+	cfg := defaultConfig()
+	cfg.Idempotency = redisConfig(srv.Addr)
+	cfg.Idempotency.Redis.Timeout = 200 * time.Millisecond
+	require.Equal(t, 30*time.Second, cfg.Idempotency.LeaseTTL)
+	var delivered int
+	var mu sync.Mutex
+	sink := countingTraces(&delivered)
+	p := startProcessors(t, cfg, nil, nexts{traces: sink})
+	send := func(key string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		return p.traces.ConsumeTraces(reqCtx(wsHeaders("Idempotency-Key", key), nil), newTraces("a"))
+	}
+	require.NoError(t, send("warm-up")) // scripts loaded, pool connected
+
+	srv.Pause(t)
+	for _, k := range []string{"k1", "k2", "k3"} {
+		requireCode(t, send(k), codes.Unavailable)
+	}
+	time.Sleep(300 * time.Millisecond) // the settler has tried and timed out too
+	srv.Resume(t)
+
+	resumed := time.Now()
+	for _, k := range []string{"k1", "k2", "k3"} {
+		require.Eventually(t, func() bool { return send(k) == nil }, 5*time.Second, 50*time.Millisecond, "retry of %s", k)
+	}
+	assert.Less(t, time.Since(resumed), 3*time.Second, "retries succeed promptly, not after lease_ttl")
+	mu.Lock()
+	assert.Equal(t, 4, delivered, "each batch delivered once")
+	mu.Unlock()
+
+	// The fences expire with lease_ttl, and no lease is left behind.
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+	for _, k := range []string{"k1", "k2", "k3"} {
+		v := rdb.Get(context.Background(), "tfocol:idem:"+testWS+":"+k).Val()
+		assert.Regexp(t, `^C\|`, v)
+	}
+}
+
+// A lease whose Release timed out during a pause is released once Redis answers again.
+func TestRedisFailedReleaseIsSettled(t *testing.T) {
+	srv := redistest.Start(t)
+	cfg := redisConfig(srv.Addr)
+	cfg.Redis.Timeout = 200 * time.Millisecond
+	a := newTestRedisStore(t, cfg)
+	b := newTestRedisStore(t, cfg)
+	ctx := context.Background()
+	l := mustBegin(t, a, idemKey{testWS, "rel"}, 1, statusAcquired)
+	srv.Pause(t)
+	require.Error(t, l.Release(ctx))
+	srv.Resume(t)
+	require.Eventually(t, func() bool {
+		_, st, err := b.Begin(ctx, idemKey{testWS, "rel"}, 1)
+		return err == nil && st == statusAcquired
+	}, 3*time.Second, 50*time.Millisecond)
+}

@@ -80,6 +80,11 @@ func newCmd() *cobra.Command {
 				}
 				expiresAt = &t
 			}
+			unlock, err := keyfile.Lock(file)
+			if err != nil {
+				return err
+			}
+			defer unlock()
 			f, err := loadOrEmpty(file)
 			if err != nil {
 				return err
@@ -184,6 +189,11 @@ func revokeCmd() *cobra.Command {
 			if err := requireFile(file); err != nil {
 				return err
 			}
+			unlock, err := keyfile.Lock(file)
+			if err != nil {
+				return err
+			}
+			defer unlock()
 			f, err := keyfile.Load(file)
 			if err != nil {
 				return err

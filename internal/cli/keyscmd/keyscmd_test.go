@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -168,4 +169,39 @@ func TestFileDefaultsToEnv(t *testing.T) {
 	require.NoError(t, err)
 	_, err = keyfile.Load(file)
 	assert.NoError(t, err)
+}
+
+// Concurrent edits are serialised by the lock file: every key minted is in the file, and a concurrent revoke
+// does not undo them. (flock locks belong to open file descriptions, so goroutines of one process contend like
+// processes do; tests/e2e covers separate processes of the binary.)
+func TestConcurrentEditsLoseNoKey(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "keys.yaml")
+	firstID, _ := newKey(t, file)
+	const n = 12
+	ids := make(chan string, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			id, _ := newKey(t, file)
+			ids <- id
+		})
+	}
+	wg.Go(func() {
+		_, _, err := run(t, "revoke", firstID, "--file", file)
+		assert.NoError(t, err)
+	})
+	wg.Wait()
+	close(ids)
+	f, err := keyfile.Load(file)
+	require.NoError(t, err)
+	require.Len(t, f.Keys, n+1)
+	for id := range ids {
+		_, ok := f.Find(id)
+		assert.True(t, ok, "key %s is in the file", id)
+	}
+	k, _ := f.Find(firstID)
+	assert.True(t, k.Disabled, "the concurrent revoke is kept too")
+	st, err := os.Stat(keyfile.LockPath(file))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
 }

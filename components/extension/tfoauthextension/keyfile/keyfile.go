@@ -352,3 +352,6 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 	}
 	return nil
 }
+
+// LockPath is the lock file that serialises edits of the key file at path.
+func LockPath(path string) string { return path + ".lock" }

@@ -7,7 +7,9 @@
 package filewatch
 
 import (
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +20,11 @@ import (
 // Debounce is how long the watcher waits after the last event before calling back, so a burst of events from one
 // update (create temp, write, rename) triggers one reload.
 const Debounce = 100 * time.Millisecond
+
+// MaxDelay bounds the debounce: the callback runs at most this long after the first event of a burst, however
+// many events keep coming (a directory another process writes to continuously would otherwise postpone it until
+// the next poll).
+const MaxDelay = 250 * time.Millisecond
 
 // Watcher calls OnChange(path) for each watched path whose directory saw an event, and for every path on each poll.
 // OnChange must be cheap when the file did not change (compare a digest); it is never called concurrently.
@@ -100,6 +107,7 @@ func (w *Watcher) loop() {
 	debounce.Stop()
 	defer debounce.Stop()
 	dirty := map[string]bool{}
+	var deadline time.Time // MaxDelay after the first event of the pending burst
 
 	for {
 		select {
@@ -109,12 +117,17 @@ func (w *Watcher) loop() {
 			if !ok {
 				return
 			}
-			for _, p := range w.affected(ev.Name) {
+			affected := w.affected(ev.Name)
+			if len(affected) == 0 {
+				continue
+			}
+			if len(dirty) == 0 {
+				deadline = time.Now().Add(MaxDelay)
+			}
+			for _, p := range affected {
 				dirty[p] = true
 			}
-			if len(dirty) > 0 {
-				debounce.Reset(Debounce)
-			}
+			debounce.Reset(max(0, min(Debounce, time.Until(deadline))))
 		case err, ok := <-w.fsw.Errors:
 			if !ok {
 				return
@@ -135,19 +148,32 @@ func (w *Watcher) loop() {
 	}
 }
 
-// affected lists the watched paths an event in some directory may have changed. Any event in the directory counts:
-// with symlink swaps the name that changes (`..data`) is not the file's own name.
+// affected lists the watched paths an event may have changed. Events for unrelated files in the same directory
+// are ignored; those that count are the file's own name, the names its symlinks go through (`..data` in a
+// Kubernetes ConfigMap mount, whose swap is the update) and, by that convention, any `..`-prefixed name.
 func (w *Watcher) affected(eventName string) []string {
-	dir := filepath.Dir(eventName)
+	dir, name := filepath.Split(eventName)
+	dir = filepath.Clean(dir)
 	var out []string
 	for _, p := range w.paths {
-		if filepath.Dir(p) == dir {
+		if filepath.Dir(p) == dir && (name == filepath.Base(p) || strings.HasPrefix(name, "..") || linkStep(p) == name) {
 			out = append(out, p)
 			continue
 		}
-		if real, err := filepath.EvalSymlinks(p); err == nil && filepath.Dir(real) == dir {
+		if real, err := filepath.EvalSymlinks(p); err == nil && real != p && filepath.Dir(real) == dir && name == filepath.Base(real) {
 			out = append(out, p)
 		}
 	}
 	return out
+}
+
+// linkStep is the first element of p's symlink target when it is relative ("..data" for
+// keys.yaml -> ..data/keys.yaml), or "".
+func linkStep(p string) string {
+	target, err := os.Readlink(p)
+	if err != nil || filepath.IsAbs(target) {
+		return ""
+	}
+	first, _, _ := strings.Cut(filepath.ToSlash(target), "/")
+	return first
 }
