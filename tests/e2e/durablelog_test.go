@@ -36,11 +36,14 @@ func TestDurableLogOneAppendFeedsEveryConsumer(t *testing.T) {
 	require.NoError(t, err)
 	ld := plog.NewLogs()
 	sl := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty()
-	rejected := 0
+	rejected, alerts := 0, 0
 	for _, fx := range fixtures {
 		require.NoError(t, fx.CopyTo(sl.LogRecords().AppendEmpty()))
-		if fx.Expect.Outcome == "rejected" {
+		switch typ := fx.EventType(); {
+		case fx.Expect.Outcome == "rejected":
 			rejected++
+		case typ == "BackupFailure" || typ == "ServiceDegraded" || typ == "PipelineFailure":
+			alerts++
 		}
 	}
 	for i := range 5 {
@@ -75,7 +78,8 @@ func TestDurableLogOneAppendFeedsEveryConsumer(t *testing.T) {
 	}
 	assert.Equal(t, rejected, annotated, "rejected events reach the upstream annotated")
 	assert.Equal(t, nLogs, gw.Upstream.LogRecordCount())
-	rcWaitRecords(t, filepath.Join(gw.DataDir, "receipts"), uint64(nLogs+20+10), 20*time.Second)
+	// Every record sealed once in its window batch, and each valid failure event once more as its alert.
+	rcWaitRecords(t, filepath.Join(gw.DataDir, "receipts"), uint64(nLogs+20+10+alerts), 20*time.Second)
 	e2etest.Eventually(t, 30*time.Second, func() bool {
 		n, _ := e2etest.MetricSum(t, e2etest.Scrape(t, "http://"+gw.Ports.Prometheus+"/metrics"), "traces_span_metrics_calls_total", nil)
 		return n == 20
@@ -103,9 +107,11 @@ func TestDurableLogUpstreamTailSurvivesKill(t *testing.T) {
 		"upstream got the %d acknowledged records after the kill", batches*per)
 	var order []string
 	for _, b := range gw.Upstream.Logs() {
-		lrs := b.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
-		for k := 0; k < lrs.Len(); k++ {
-			order = append(order, lrs.At(k).Body().Str())
+		for i := 0; i < b.ResourceLogs().Len(); i++ {
+			lrs := b.ResourceLogs().At(i).ScopeLogs().At(0).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				order = append(order, lrs.At(k).Body().Str())
+			}
 		}
 	}
 	require.Len(t, order, batches*per, "each record forwarded once")
@@ -123,6 +129,10 @@ func TestDurableLogKeyedRetryAfterCrash(t *testing.T) {
 	h["Idempotency-Key"] = "batch-0001"
 	ctx := context.Background()
 	require.NoError(t, e2etest.ExportGRPC(ctx, gw.GRPC(h), rcLogs(0, 30)))
+	// Forwarding is at-least-once across a crash: let the upstream cursor be persisted (cursor_sync_interval)
+	// so that what follows tests only the key.
+	e2etest.Eventually(t, 10*time.Second, func() bool { return gw.Upstream.LogRecordCount() == 30 }, "forwarded")
+	time.Sleep(1500 * time.Millisecond)
 	gw.Kill()
 	gw.Restart(t)
 	res, err := e2etest.ExportHTTP(ctx, gw.HTTP(h), rcLogs(0, 30))
