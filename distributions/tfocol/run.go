@@ -5,6 +5,9 @@
 package main
 
 import (
+	"errors"
+	"os"
+
 	"go.opentelemetry.io/collector/otelcol"
 
 	"github.com/tfocol/tfocol/internal/cli"
@@ -14,5 +17,11 @@ func run(params otelcol.CollectorSettings) error {
 	if err := cli.EnableDefaultGates(); err != nil {
 		return err
 	}
-	return cli.NewCommand(params).Execute()
+	err := cli.NewCommand(params).Execute()
+	// Subcommands such as `tfocol log check` ask for a specific exit status (1 damaged, 2 usage or I/O error).
+	var coded interface{ ExitCode() int }
+	if errors.As(err, &coded) {
+		os.Exit(coded.ExitCode())
+	}
+	return err
 }

@@ -7,6 +7,7 @@ import (
 	"go.opentelemetry.io/collector/otelcol"
 
 	"github.com/tfocol/tfocol/internal/cli/keyscmd"
+	"github.com/tfocol/tfocol/internal/cli/logcmd"
 	"github.com/tfocol/tfocol/internal/cli/receiptscmd"
 )
 
@@ -14,6 +15,7 @@ import (
 func Commands() []*cobra.Command {
 	return []*cobra.Command{
 		keyscmd.New(),
+		logcmd.New(),
 		receiptscmd.New(),
 	}
 }
