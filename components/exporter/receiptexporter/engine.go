@@ -153,10 +153,11 @@ func (e *engine) open() error {
 			}
 		}
 	}
-	// A directory written by an exporter before the durable log had a private WAL; its entries were sealed or
-	// are in no log the receiver knows, so it is only reported.
+	// An exporter before the durable log kept a private WAL here. This version does not read it: records of
+	// windows it had not sealed are in no log the receiver delivers, so they are only sealed if the old version
+	// drained them first. Reported, never deleted.
 	if _, err := os.Stat(filepath.Join(dir, ".wal")); err == nil {
-		e.logger.Warn("receipt directory holds a .wal directory of an earlier version; it is no longer read (receipts are sealed from the durable log) and may be removed once its windows were sealed",
+		e.logger.Warn("receipt directory holds the .wal directory of an earlier version; it is not read (receipts are now sealed from the durable log): records of windows it had not sealed are not receipted by this version",
 			zap.String("path", filepath.Join(dir, ".wal")))
 	}
 	// Spools are caches of the durable log: rebuild them from scratch.
