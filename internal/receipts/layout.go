@@ -82,7 +82,7 @@ func AppendRecord(dst, leaf []byte) []byte {
 	return append(dst, leaf...)
 }
 
-// MaxRecordSize bounds one record in a batch file or WAL.
+// MaxRecordSize bounds one record in a batch file.
 const MaxRecordSize = 64 << 20
 
 // RecordError names the record of a batch file that could not be read.

@@ -216,3 +216,29 @@ func TestSpoolFailureIsRetryable(t *testing.T) {
 	require.Equal(t, uint64(3), rs[0].LeafCount)
 	require.NoError(t, e.shutdown(context.Background()))
 }
+
+// Window assignment depends on the record's time and its entry's arrival only (interval 1m, grace 5s).
+func TestAssignDependsOnlyOnEventTimeAndArrival(t *testing.T) {
+	e := &engine{interval: 60, grace: 5 * time.Second}
+	at := func(d time.Duration) int64 { return base.Add(d).UnixNano() }
+	w := func(d time.Duration) int64 { return base.Add(d).Unix() }
+	for _, c := range []struct {
+		name           string
+		event, arrival time.Duration
+		noEvent        bool
+		want           time.Duration
+	}{
+		{name: "own window", event: 10 * time.Second, arrival: 20 * time.Second, want: 0},
+		{name: "previous window within grace", event: 59 * time.Second, arrival: 64 * time.Second, want: 0},
+		{name: "previous window at end + grace", event: 59 * time.Second, arrival: 65 * time.Second, want: time.Minute},
+		{name: "long ago", event: -time.Hour, arrival: 20 * time.Second, want: 0},
+		{name: "future", event: 2 * time.Minute, arrival: 20 * time.Second, want: 0},
+		{name: "no time", noEvent: true, arrival: 90 * time.Second, want: time.Minute},
+	} {
+		ev := at(c.event)
+		if c.noEvent {
+			ev = 0
+		}
+		require.Equal(t, w(c.want), e.assign(ev, at(c.arrival)), c.name)
+	}
+}

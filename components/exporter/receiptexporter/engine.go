@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -70,10 +71,12 @@ type engine struct {
 	evicted       int
 	evictedLogged time.Time
 
-	// holds are the log entries that open windows and traces were built from (see holds.go); streams are the
-	// cursors that delivered to this engine, whose watermarks bound the present (see present).
+	// holds are the log entries held for open windows and traces (see holds.go); streams are the cursors that
+	// delivered to this engine, whose watermarks bound the present (see present).
 	holds   map[holdKey]*hold
 	streams map[durablelog.Stream]struct{}
+	// applied are the fingerprints of the calls applied, for the latest entries (see ingest).
+	applied *simplelru.LRU[holdKey, [][16]byte]
 
 	unlock func()
 	fatal  error
@@ -110,6 +113,9 @@ func newEngine(cfg *Config, logger *zap.Logger, tel *metadata.TelemetryBuilder, 
 		return nil, err
 	}
 	e.spools = lru
+	if e.applied, err = simplelru.NewLRU[holdKey, [][16]byte](appliedEntries, nil); err != nil {
+		return nil, err
+	}
 	if cfg.SigningKeyFile != "" {
 		raw, err := os.ReadFile(cfg.SigningKeyFile)
 		if err != nil {
@@ -147,10 +153,11 @@ func (e *engine) open() error {
 			}
 		}
 	}
-	// A directory written by an exporter before the durable log had a private WAL; its entries were sealed or
-	// are in no log the receiver knows, so it is only reported.
+	// An exporter before the durable log kept a private WAL here. This version does not read it: records of
+	// windows it had not sealed are in no log the receiver delivers, so they are only sealed if the old version
+	// drained them first. Reported, never deleted.
 	if _, err := os.Stat(filepath.Join(dir, ".wal")); err == nil {
-		e.logger.Warn("receipt directory holds a .wal directory of an earlier version; it is no longer read (receipts are sealed from the durable log) and may be removed once its windows were sealed",
+		e.logger.Warn("receipt directory holds the .wal directory of an earlier version; it is not read (receipts are now sealed from the durable log): records of windows it had not sealed are not receipted by this version",
 			zap.String("path", filepath.Join(dir, ".wal")))
 	}
 	// Spools are caches of the durable log: rebuild them from scratch.
@@ -364,28 +371,27 @@ func (e *engine) spoolFailed(err error) {
 	e.logger.Error("receipt spool failure", zap.Error(err))
 }
 
+// appliedEntries is how many of the latest entries (per engine) the fingerprints of applied calls are kept for:
+// a receiver retries an entry right after its call failed, long before this many later entries were delivered.
+const appliedEntries = 1 << 16
+
 // ingest applies the records of one call to their windows and traces. A call the engine already applied (the
 // receiver delivered the entry again because another part of it failed) is recognised by its fingerprint among
-// the calls of its entry and skipped.
+// the calls of its entry and skipped; after a restart nothing was applied, and records of sealed windows and
+// traces are skipped by apply.
 func (e *engine) ingest(r *request) error {
 	hk := holdKey{stream: r.delivery.Stream, seq: r.delivery.Seq}
 	fp := fingerprint(r)
-	if h := e.holds[hk]; h != nil {
-		if _, dup := h.calls[fp]; dup {
-			return nil
-		}
+	calls, _ := e.applied.Get(hk)
+	if slices.Contains(calls, fp) {
+		return nil
 	}
 	for _, rec := range r.records {
 		if err := e.apply(r.signal, rec, hk, r.delivery.Arrival); err != nil {
 			return err
 		}
 	}
-	if h := e.holds[hk]; h != nil {
-		if h.calls == nil {
-			h.calls = map[[16]byte]struct{}{}
-		}
-		h.calls[fp] = struct{}{}
-	}
+	e.applied.Add(hk, append(calls, fp))
 	return nil
 }
 

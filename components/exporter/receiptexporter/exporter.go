@@ -3,6 +3,8 @@ package receiptexporter
 import (
 	"context"
 	"errors"
+	"fmt"
+	"reflect"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -82,6 +84,10 @@ func delivery(ctx context.Context) (durablelog.Delivery, error) {
 	d, ok := durablelog.DeliveryFrom(ctx)
 	if !ok || d.Stream == nil {
 		return d, consumererror.NewPermanent(errNoDelivery)
+	}
+	if !reflect.TypeOf(d.Stream).Comparable() {
+		// The engine keys its holds by stream; a value that cannot be a map key would panic its loop.
+		return d, consumererror.NewPermanent(fmt.Errorf("durablelog.Stream of type %T is not comparable", d.Stream))
 	}
 	return d, nil
 }

@@ -172,3 +172,11 @@ func (l *testLog) redeliver(e *receiptExporter, from uint64) error {
 	}
 	return nil
 }
+
+// redeliverOne delivers a call of entry seq with other content (a part of the entry not delivered before).
+func (l *testLog) redeliverOne(e *receiptExporter, seq uint64, ld plog.Logs) error {
+	l.mu.Lock()
+	ctx := l.ctxLocked(seq)
+	l.mu.Unlock()
+	return e.pushLogs(ctx, ld)
+}

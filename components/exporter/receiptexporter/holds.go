@@ -10,16 +10,42 @@ type holdKey struct {
 	seq    uint64
 }
 
-// hold is the engine's one Stream.Hold on an entry, shared by every open window and trace that holds records of
-// it. calls are the fingerprints of the calls of the entry already applied (see engine.ingest).
+// hold is the engine's one Stream.Hold on an entry, shared by the open windows and traces that hold it.
 type hold struct {
 	release func()
 	refs    int
-	calls   map[[16]byte]struct{}
+}
+
+// holdOldest keeps the cursor before every entry with records in an open window or trace while holding only
+// O(1) entries per window and trace (holding every entry cost ~170 bytes of heap per entry, gigabytes for an
+// hour window at a few thousand entries a second): held lists the entries a window or trace holds, and it
+// holds an entry of a stream only when it is older than every entry of that stream it holds already. The
+// receiver commits its cursor only up to the oldest entry held on it, which is then before every entry of every
+// open window and trace: exactly what holding each of them would give. It returns held with hk added if held.
+func (e *engine) holdOldest(held []holdKey, hk holdKey) []holdKey {
+	// The last entry held of a stream is its oldest: entries are added only when older.
+	for i := len(held) - 1; i >= 0; i-- {
+		if held[i].stream == hk.stream {
+			if hk.seq >= held[i].seq {
+				return held
+			}
+			break
+		}
+	}
+	e.hold(hk)
+	return append(held, hk)
+}
+
+// unholdAll releases what holdOldest held.
+func (e *engine) unholdAll(held []holdKey) {
+	for _, hk := range held {
+		e.unhold(hk)
+	}
 }
 
 // hold adds a reference to the entry, holding it on its stream the first time: the receiver does not commit its
-// cursor past a held entry, so after a crash it delivers the entry again and the window is rebuilt.
+// cursor past a held entry, so after a crash it delivers it and every later entry again and the windows are
+// rebuilt.
 func (e *engine) hold(k holdKey) {
 	h := e.holds[k]
 	if h == nil {

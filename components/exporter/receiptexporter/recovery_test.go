@@ -177,8 +177,9 @@ func TestCrashBetweenSealStepsSealsExactlyOnce(t *testing.T) {
 	}
 }
 
-// Each entry is held once, while any open window or trace has records of it, and released when the last of
-// them is sealed or forgotten.
+// The receiver's cursor is kept before every entry with records in an open window or trace: each window and
+// trace holds its oldest entry (once per entry, however many windows and traces share it), and releases it when
+// it is sealed or forgotten.
 func TestHoldsAreReleasedWhenWindowsAndTracesAreSealed(t *testing.T) {
 	dir := t.TempDir()
 	clock := &fakeClock{now: base.Add(10 * time.Second)}
@@ -192,8 +193,12 @@ func TestHoldsAreReleasedWhenWindowsAndTracesAreSealed(t *testing.T) {
 	require.NoError(t, lg.traces(e, makeTrace("ws", 1, base.Add(10*time.Second), time.Millisecond, 3, true))) // 3
 	clock.Set(base.Add(50 * time.Second))
 	require.NoError(t, lg.logs(e, makeLogs("ws-b", 1, base.Add(50*time.Second), 9))) // 4
-	require.Equal(t, []uint64{1, 2, 3, 4}, lg.stream.heldSeqs())
+	// ws logs: 1 (2 is younger); ws traces window and the trace: 3; ws-b logs: 4.
+	require.Equal(t, []uint64{1, 3, 4}, lg.stream.heldSeqs())
 	require.Equal(t, 1, lg.stream.maxHoldsPerSeq(), "one Hold per entry, however many windows and traces")
+	// An entry older than those a window holds (a late retry) is held too.
+	require.NoError(t, lg.redeliverOne(e, 2, makeLogs("ws-b", 1, base.Add(50*time.Second), 9)))
+	require.Equal(t, []uint64{1, 2, 3, 4}, lg.stream.heldSeqs())
 
 	// The windows seal: their entries go, except the trace's.
 	clock.Set(base.Add(time.Minute + 5*time.Second))

@@ -29,7 +29,7 @@ type traceState struct {
 	hasRoot  bool
 	services []string // distinct, of the referenced spans; a handful per trace, so a slice beats a map
 	nodes    []string
-	// holds are the log entries holding its spans; usually one or two.
+	// holds are the oldest log entries with its spans, per stream (see holdOldest).
 	holds []holdKey
 	// lastArrival is the arrival (Delivery.Arrival, Unix ns) of the latest entry with one of its spans.
 	lastArrival int64
@@ -89,10 +89,7 @@ func (e *engine) trackSpan(rec receipts.Record, wsDir string, hk holdKey, arriva
 		t.seq = e.traceSeq
 		heap.Fix(&e.traceHeap, t.idx)
 	}
-	if !slices.Contains(t.holds, hk) {
-		t.holds = append(t.holds, hk)
-		e.hold(hk)
-	}
+	t.holds = e.holdOldest(t.holds, hk)
 	if e.tspool.rolled {
 		e.tspool.rolled = false
 		return e.compactTraceSpool()
@@ -154,9 +151,7 @@ func (e *engine) forgetTrace(t *traceState) {
 		heap.Remove(&e.traceHeap, t.idx)
 	}
 	e.tspool.release(t.refs)
-	for _, hk := range t.holds {
-		e.unhold(hk)
-	}
+	e.unholdAll(t.holds)
 	t.holds = nil
 }
 

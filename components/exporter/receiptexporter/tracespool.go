@@ -10,8 +10,9 @@ import (
 )
 
 // The trace spool keeps the leaf bytes of open traces' spans on disk: they are only needed if a trace turns out
-// significant, and keeping them in memory for trace_idle cost ~1 KB per open span. It is a cache of the WAL
-// (trackSpan also runs during replay), so it is written without fsync and removed with spoolDir at open.
+// significant, and keeping them in memory for trace_idle cost ~1 KB per open span. It is a cache of the durable
+// log (trackSpan also runs for entries delivered again after a restart), so it is written without fsync and
+// removed with spoolDir at open.
 const (
 	// traceSpoolPrefix names its files in spoolDir; window spools are <signal>-<workspace dir>-<start>.spool.
 	traceSpoolPrefix = "open-traces-"

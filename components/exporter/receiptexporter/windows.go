@@ -54,8 +54,8 @@ type window struct {
 	pointTypes  map[string]uint64
 	traceIDs    map[[16]byte]struct{} // binary ids: half the memory of hex strings per distinct trace
 	errorSpans  uint64
-	// holds are the log entries its records came from.
-	holds   map[holdKey]struct{}
+	// holds are the oldest log entries its records came from, per stream (see holdOldest).
+	holds   []holdKey
 	renamed bool
 }
 
@@ -149,10 +149,7 @@ func (e *engine) apply(signal string, rec receipts.Record, hk holdKey, arrival i
 			w.errorSpans++
 		}
 	}
-	if _, ok := w.holds[hk]; !ok {
-		w.holds[hk] = struct{}{}
-		e.hold(hk)
-	}
+	w.holds = e.holdOldest(w.holds, hk)
 	return nil
 }
 
@@ -163,8 +160,7 @@ func (e *engine) window(key windowKey, workspace string) *window {
 	p := filepath.Join(e.cfg.Directory, spoolDir, fmt.Sprintf("%s-%s-%d.spool", key.signal, key.wsDir, key.start))
 	w := &window{key: key, workspace: workspace, spoolPath: p, content: blake3.New(),
 		services: map[string]struct{}{}, nodes: map[string]struct{}{}, metricNames: map[string]struct{}{},
-		pointTypes: map[string]uint64{}, traceIDs: map[[16]byte]struct{}{}, tree: merkle.NewAppender(merkle.BLAKE3),
-		holds: map[holdKey]struct{}{}}
+		pointTypes: map[string]uint64{}, traceIDs: map[[16]byte]struct{}{}, tree: merkle.NewAppender(merkle.BLAKE3)}
 	e.windows[key] = w
 	return w
 }
@@ -238,9 +234,7 @@ func (e *engine) dropWindow(w *window) {
 		_ = os.Remove(w.spoolPath)
 	}
 	delete(e.windows, w.key)
-	for hk := range w.holds {
-		e.unhold(hk)
-	}
+	e.unholdAll(w.holds)
 	w.holds = nil
 }
 
