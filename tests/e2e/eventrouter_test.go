@@ -120,11 +120,18 @@ func TestEventRouterRoutesOneMixedRequest(t *testing.T) {
 		assert.Equal(t, want[p], got, "records in pipeline %s", p)
 	}
 
-	// The collector's own metrics: events by type and outcome, rejections by type and reason.
-	wantEvents := map[[2]string]float64{{"none", "default"}: 6}
+	// The collector's own metrics: events by router, type and outcome, rejections by type and reason. The
+	// ingest router (event_router) checks every record and passes all of it on to the log ("default");
+	// the overlay's consumer-side router (event_router/routes) checks them again and routes them.
+	wantEvents := map[[3]string]float64{{"event_router", "none", "default"}: 6, {"event_router/routes", "none", "default"}: 6}
 	wantRejections := map[[2]string]float64{}
 	for _, fx := range fixtures {
-		wantEvents[[2]string{fx.EventType(), fx.Expect.Outcome}]++
+		wantEvents[[3]string{"event_router/routes", fx.EventType(), fx.Expect.Outcome}]++
+		ingest := fx.Expect.Outcome
+		if ingest == "routed" {
+			ingest = "default"
+		}
+		wantEvents[[3]string{"event_router", fx.EventType(), ingest}]++
 		if fx.Expect.Outcome == "rejected" {
 			wantRejections[[2]string{fx.EventType(), fx.Expect.Label}]++
 		}
@@ -134,17 +141,19 @@ func TestEventRouterRoutesOneMixedRequest(t *testing.T) {
 	}, "event_router metrics exposed")
 	scrape := c.ScrapeMetrics(t)
 	for k, n := range wantEvents {
-		got, found := e2etest.MetricSum(t, scrape, "tfocol_event_router_events_total", map[string]string{"event_type": k[0], "outcome": k[1]})
+		got, found := e2etest.MetricSum(t, scrape, "tfocol_event_router_events_total", map[string]string{"router": k[0], "event_type": k[1], "outcome": k[2]})
 		assert.True(t, found, "events %v", k)
 		assert.Equal(t, n, got, "events %v", k)
 	}
-	for k, n := range wantRejections {
-		got, found := e2etest.MetricSum(t, scrape, "tfocol_event_router_rejections_total", map[string]string{"event_type": k[0], "reason": k[1]})
-		assert.True(t, found, "rejections %v", k)
-		assert.Equal(t, n, got, "rejections %v", k)
+	for _, router := range []string{"event_router", "event_router/routes"} {
+		for k, n := range wantRejections {
+			got, found := e2etest.MetricSum(t, scrape, "tfocol_event_router_rejections_total", map[string]string{"router": router, "event_type": k[0], "reason": k[1]})
+			assert.True(t, found, "rejections %s %v", router, k)
+			assert.Equal(t, n, got, "rejections %s %v", router, k)
+		}
+		rejected, _ := e2etest.MetricSum(t, scrape, "tfocol_event_router_rejections_total", map[string]string{"router": router})
+		assert.Equal(t, float64(len(want["rejected"])), rejected, "schema rejection count of %s", router)
 	}
-	rejected, _ := e2etest.MetricSum(t, scrape, "tfocol_event_router_rejections_total", nil)
-	assert.Equal(t, float64(len(want["rejected"])), rejected, "schema rejection count")
 }
 
 // A contract that is not a valid JSON Schema fails `tfocol validate`, naming the file and the reason.

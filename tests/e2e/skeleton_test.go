@@ -126,7 +126,7 @@ func TestGatewayTracesBecomeSpanmetrics(t *testing.T) {
 	require.NotContains(t, e2etest.Scrape(t, promURL), "correlation")
 
 	health := e2etest.Scrape(t, "http://"+gw.Ports.Health+"/")
-	require.Contains(t, health, "Server available")
+	require.Contains(t, health, `"healthy":true`)
 
 	accepted, ok := e2etest.MetricSum(t, gw.ScrapeMetrics(t), "otelcol_receiver_accepted_spans_total", nil)
 	require.True(t, ok, "the collector's own metrics lack otelcol_receiver_accepted_spans_total")

@@ -58,6 +58,7 @@ type eventType struct {
 	dest     int // destination of valid events
 	outcome  outcome
 
+	router  string // the router's component id, a label of its metrics
 	mu      sync.Mutex
 	reasons map[string]metric.AddOption // bounded rejection label cache
 }
@@ -159,7 +160,7 @@ func newEventRouter(set connector.Settings, cfg *Config, next consumer.Logs) (*e
 		if err != nil {
 			return nil, fmt.Errorf("schemas::%s: contract %q: %w", name, cfg.Schemas[name], err)
 		}
-		t := &eventType{name: name, slot: len(r.typeList), contract: c, reasons: map[string]metric.AddOption{}}
+		t := &eventType{name: name, slot: len(r.typeList), contract: c, router: set.ID.String(), reasons: map[string]metric.AddOption{}}
 		if d, ok := routeDest[name]; ok {
 			t.dest, t.outcome = d, outcomeRouted
 		} else {
@@ -182,7 +183,7 @@ func newEventRouter(set connector.Settings, cfg *Config, next consumer.Logs) (*e
 	for slot, l := range labels {
 		for o := range numOutcomes {
 			r.eventsOpts[slot][o] = metric.WithAttributeSet(attribute.NewSet(
-				attribute.String("event_type", l), attribute.String("outcome", outcomeNames[o])))
+				attribute.String("router", set.ID.String()), attribute.String("event_type", l), attribute.String("outcome", outcomeNames[o])))
 		}
 	}
 	nSlots := len(labels)
@@ -437,7 +438,7 @@ func (t *eventType) reasonOption(label string) metric.AddOption {
 			return opt
 		}
 	}
-	opt := metric.WithAttributeSet(attribute.NewSet(
+	opt := metric.WithAttributeSet(attribute.NewSet(attribute.String("router", t.router),
 		attribute.String("event_type", t.name), attribute.String("reason", label)))
 	t.reasons[label] = opt
 	return opt
