@@ -40,7 +40,7 @@ func (e *logExtension) Start(_ context.Context, host component.Host) error {
 	e.host = host
 	m := e.set.MeterProvider.Meter(metadata.ScopeName)
 	latency, err := m.Float64Histogram("tfocol_log_commit_latency",
-		metric.WithDescription("Latency of one group commit of the durable log (write + fsync)."), metric.WithUnit("s"),
+		metric.WithDescription("Latency of the fsync of one group commit of the durable log."), metric.WithUnit("s"),
 		metric.WithExplicitBucketBoundaries(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
 	if err != nil {
 		return err
@@ -101,7 +101,7 @@ func (e *logExtension) registerGauges(m metric.Meter) error {
 	lagBytes, err5 := m.Int64ObservableGauge("tfocol_log_consumer_lag_bytes",
 		metric.WithDescription("Bytes of the durable log a consumer (cursor) has not committed yet."), metric.WithUnit("By"))
 	refusing, err6 := m.Int64ObservableGauge("tfocol_log_refusing",
-		metric.WithDescription("1 while the durable log refuses appends (full, disk full or I/O error), else 0."), metric.WithUnit("1"))
+		metric.WithDescription("1 while the durable log refuses appends (full, disk full or I/O error), else 0."))
 	damaged, err7 := m.Int64ObservableGauge("tfocol_log_damaged_entries",
 		metric.WithDescription("Entries lost to corruption found when the log was opened."), metric.WithUnit("{entry}"))
 	if err := errors.Join(err1, err2, err3, err4, err5, err6, err7); err != nil {
