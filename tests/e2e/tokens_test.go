@@ -275,3 +275,33 @@ func TestTokensEnrolledAgentOverMTLS(t *testing.T) {
 		assert.NotContains(t, gw.Logs()+agent.Logs()+string(stateData), sig, "a token leaked into a log or the state file")
 	}
 }
+
+// Server TLS without client certificates (TFOCOL_TLS_CLIENT_CA_FILE unset): an agent with an API key verifies the
+// gateway's certificate and delivers; a client that does not trust the gateway's CA gets nowhere.
+func TestTLSServerOnlyAgentWithAPIKey(t *testing.T) {
+	pki := newTestPKI(t)
+	pki.issue(t, "server", 20, true)
+	gw := e2etest.StartGateway(t, e2etest.Options{
+		Configs: []string{"configs/gateway-tls.yaml"},
+		Env: map[string]string{
+			"TFOCOL_TLS_CERT_FILE": pki.path("server.crt"),
+			"TFOCOL_TLS_KEY_FILE":  pki.path("server.key"),
+		},
+	})
+	env := gw.AgentEnv()
+	env["TELEMETRYFLOW_ENDPOINT"] = "https://" + gw.Ports.OTLPHTTP
+	env["TELEMETRYFLOW_CA_FILE"] = pki.path("ca.crt")
+	agent := e2etest.Start(t, e2etest.Options{
+		Name:    "agent",
+		Configs: []string{"configs/agent.yaml", "configs/agent-tls.yaml", "tests/e2e/testdata/tfoauth/agent.yaml"},
+		Env:     env,
+	})
+	authSendToAgent(t, agent, "tls", 10)
+	e2etest.Eventually(t, 20*time.Second, func() bool { return authSpansTagged(gw.Upstream, "tls") == 10 }, "agent data not delivered over TLS")
+
+	trusting := &tls.Config{RootCAs: pki.pool}
+	assert.Equal(t, 200, tkSend(t, gw.HTTP(gw.Headers()).WithTLS(trusting)), "no client certificate needed without a client CA")
+	assert.Equal(t, 200, tkSend(t, gw.GRPC(gw.Headers()).WithTLS(trusting)))
+	assert.Zero(t, tkSend(t, gw.HTTP(gw.Headers()).WithTLS(&tls.Config{RootCAs: x509.NewCertPool()})), "the gateway's certificate must verify")
+	assert.NotContains(t, agent.Logs()+gw.Logs(), gw.KeySecret)
+}
