@@ -62,10 +62,12 @@ test-reliability: build
 		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || rc=1; done; \
 	exit $$rc
 
-# Every shipped config must pass `tfocol validate`, with the environment a deployment would set.
+# Every shipped config must pass `tfocol validate`, with the environment a deployment would set. Overlays
+# (gateway-*.yaml, agent-*.yaml) are validated on top of their base config.
 validate: build
 	@set -e; set -a; . configs/validate.env; TFOCOL_CONFIG_DIR=$(CURDIR)/configs; set +a; for c in configs/*.yaml; do \
-		echo "validate $$c"; ./$(BIN) validate --config $$c; done
+		case $$(basename $$c) in gateway-*) base="--config configs/gateway.yaml" ;; agent-*) base="--config configs/agent.yaml" ;; *) base= ;; esac; \
+		echo "validate $$base $$c"; ./$(BIN) validate $$base --config $$c; done
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); \

@@ -9,6 +9,10 @@ BIN=./bin/tfocol
 export TFOCOL_DATA_DIR="${TFOCOL_DATA_DIR:-$PWD/data}"
 export TFOCOL_CONFIG_DIR="${TFOCOL_CONFIG_DIR:-$PWD/configs}"
 export TFOCOL_KEYS_FILE="${TFOCOL_KEYS_FILE:-$TFOCOL_DATA_DIR/keys.yaml}"
+# Enrollment tokens: `bin/tfocol tokens keygen` / `tokens issue` with these (and TFOCOL_JWT_SIGNING_KEY_FILE) enroll
+# an agent against this gateway; the gateway loads the files when they appear.
+export TFOCOL_JWT_PUBLIC_KEYS_FILE="${TFOCOL_JWT_PUBLIC_KEYS_FILE:-$TFOCOL_DATA_DIR/jwt-public.pem}"
+export TFOCOL_JWT_TOKENS_FILE="${TFOCOL_JWT_TOKENS_FILE:-$TFOCOL_DATA_DIR/tokens.yaml}"
 export TFOCOL_UPSTREAM_ENDPOINT="${TFOCOL_UPSTREAM_ENDPOINT:-127.0.0.1:14317}"
 DEMO_WORKSPACE=4f1c2b7a-9d3e-4a61-8b2f-5c7d9e0a1b23
 mkdir -p "$TFOCOL_DATA_DIR"

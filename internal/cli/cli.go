@@ -9,6 +9,7 @@ import (
 	"github.com/tfocol/tfocol/internal/cli/keyscmd"
 	"github.com/tfocol/tfocol/internal/cli/logcmd"
 	"github.com/tfocol/tfocol/internal/cli/receiptscmd"
+	"github.com/tfocol/tfocol/internal/cli/tokenscmd"
 )
 
 // Commands returns the tfocol-specific subcommands.
@@ -17,6 +18,7 @@ func Commands() []*cobra.Command {
 		keyscmd.New(),
 		logcmd.New(),
 		receiptscmd.New(),
+		tokenscmd.New(),
 	}
 }
 

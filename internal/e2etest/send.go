@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -30,6 +31,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 )
@@ -43,6 +45,14 @@ type Target struct {
 	// LocalIP, when set, is the source address the connection is made from (e.g. "127.0.0.2": every
 	// 127.0.0.0/8 address is local on Linux), to act as another client host.
 	LocalIP string
+	// TLS, when set, makes the connection TLS (https:// for OTLP/HTTP) with this client configuration.
+	TLS *tls.Config
+}
+
+// WithTLS returns the target with connections made over TLS with cfg.
+func (t Target) WithTLS(cfg *tls.Config) Target {
+	t.TLS = cfg
+	return t
 }
 
 // From returns the target with connections made from the source address ip.
@@ -186,6 +196,9 @@ func SendMetricsSDK(ctx context.Context, tgt Target, service string, n int) erro
 // target's headers as metadata. The error is the server's gRPC status error, if any.
 func ExportGRPC(ctx context.Context, tgt Target, data any) error {
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if tgt.TLS != nil {
+		opts = []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(tgt.TLS))}
+	}
 	target := tgt.Addr
 	if tgt.LocalIP != "" {
 		target = "passthrough:///" + tgt.Addr
@@ -257,7 +270,11 @@ func PostRaw(ctx context.Context, tgt Target, path, contentType string, body []b
 		_ = zw.Close()
 		body = buf.Bytes()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+tgt.Addr+path, bytes.NewReader(body))
+	scheme := "http://"
+	if tgt.TLS != nil {
+		scheme = "https://"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, scheme+tgt.Addr+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
@@ -269,8 +286,8 @@ func PostRaw(ctx context.Context, tgt Target, path, contentType string, body []b
 		req.Header.Set(k, v)
 	}
 	hc := http.DefaultClient
-	if tgt.LocalIP != "" {
-		hc = &http.Client{Transport: &http.Transport{DialContext: tgt.dialer().DialContext, DisableKeepAlives: true}}
+	if tgt.LocalIP != "" || tgt.TLS != nil {
+		hc = &http.Client{Transport: &http.Transport{DialContext: tgt.dialer().DialContext, DisableKeepAlives: true, TLSClientConfig: tgt.TLS}}
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

@@ -49,7 +49,14 @@ func TestEveryShippedConfigValidates(t *testing.T) {
 	require.GreaterOrEqual(t, len(configs), 2)
 	for _, cfg := range configs {
 		t.Run(filepath.Base(cfg), func(t *testing.T) {
-			cmd := exec.Command(bin, "validate", "--config", cfg)
+			// Overlays (gateway-*.yaml, agent-*.yaml) are validated on top of their base config, like `make validate`.
+			args := []string{"validate"}
+			for _, base := range []string{"gateway", "agent"} {
+				if strings.HasPrefix(filepath.Base(cfg), base+"-") {
+					args = append(args, "--config", filepath.Join(filepath.Dir(cfg), base+".yaml"))
+				}
+			}
+			cmd := exec.Command(bin, append(args, "--config", cfg)...)
 			cmd.Env = validateEnv(t)
 			out, err := cmd.CombinedOutput()
 			require.NoError(t, err, "tfocol validate --config %s:\n%s", cfg, out)

@@ -21,14 +21,17 @@ import (
 // idempotencyNamespace scopes the name-based Idempotency-Key UUIDs to tfocol.
 var idempotencyNamespace = uuid.MustParse("6f1c4c3e-5a0b-4f4e-9a55-7c7466636f6c")
 
-var errNotClient = errors.New("tfo_auth: key_id and key_secret must be configured to use this extension on an exporter")
+var errNotClient = errors.New("tfo_auth: key_id and key_secret, or token_file, must be configured to use this extension on an exporter")
 
-// clientHeaders are the headers every outgoing request carries, in lower case (gRPC metadata wants lower case;
-// HTTP canonicalises on Set).
+var hdrAuthorizationLower = strings.ToLower(HeaderAuthorization)
+
+// clientHeaders are the static headers every outgoing request carries, in lower case (gRPC metadata wants lower
+// case; HTTP canonicalises on Set). With token_file, Authorization is added per request (see bearerHeader).
 func (e *authExtension) clientHeaders() map[string]string {
-	h := map[string]string{
-		strings.ToLower(HeaderKeyID):     e.cfg.KeyID,
-		strings.ToLower(HeaderKeySecret): string(e.cfg.KeySecret),
+	h := map[string]string{}
+	if e.cfg.TokenFile == "" {
+		h[strings.ToLower(HeaderKeyID)] = e.cfg.KeyID
+		h[strings.ToLower(HeaderKeySecret)] = string(e.cfg.KeySecret)
 	}
 	if e.cfg.AgentID != "" {
 		h[strings.ToLower(HeaderAgentID)] = e.cfg.AgentID
@@ -44,18 +47,40 @@ func (e *authExtension) PerRPCCredentials() (credentials.PerRPCCredentials, erro
 	if !e.cfg.clientEnabled() {
 		return nil, errNotClient
 	}
-	return perRPCCredentials(e.clientHeaders()), nil
+	return &perRPCCredentials{ext: e, headers: e.clientHeaders()}, nil
 }
 
-type perRPCCredentials map[string]string
-
-func (c perRPCCredentials) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return c, nil
+// bearerHeader is the current "Bearer <token>" from token_file, or "" when the agent sends API keys. It is
+// swapped atomically when the file changes, so a rotated token is picked up by the next request.
+func (e *authExtension) bearerHeader() string {
+	if p := e.bearer.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
-// RequireTransportSecurity is false so agents can reach a gateway over plaintext inside a trusted network or
-// behind a TLS-terminating sidecar; configure TLS on the exporter everywhere else (see docs/security.md).
-func (c perRPCCredentials) RequireTransportSecurity() bool { return false }
+type perRPCCredentials struct {
+	ext     *authExtension
+	headers map[string]string
+}
+
+func (c *perRPCCredentials) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	b := c.ext.bearerHeader()
+	if b == "" {
+		return c.headers, nil
+	}
+	h := make(map[string]string, len(c.headers)+1)
+	for k, v := range c.headers {
+		h[k] = v
+	}
+	h[hdrAuthorizationLower] = b
+	return h, nil
+}
+
+// RequireTransportSecurity is false so agents can reach a gateway over plaintext on loopback, inside a trusted
+// network or behind a TLS-terminating sidecar; configure TLS on the exporter everywhere else (configs/agent-tls.yaml,
+// docs/security.md).
+func (c *perRPCCredentials) RequireTransportSecurity() bool { return false }
 
 // RoundTripper implements extensionauth.HTTPClient.
 func (e *authExtension) RoundTripper(base http.RoundTripper) (http.RoundTripper, error) {
@@ -75,6 +100,9 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	r := req.Clone(req.Context()) // a RoundTripper must not modify the caller's request
 	for k, v := range rt.headers {
 		r.Header.Set(k, v)
+	}
+	if b := rt.ext.bearerHeader(); b != "" {
+		r.Header.Set(HeaderAuthorization, b)
 	}
 	if rt.ext.cfg.IdempotencyKey && r.Header.Get(HeaderIdempotencyKey) == "" && r.Body != nil && r.Body != http.NoBody {
 		key, err := idempotencyKey(r, rt.ext.cfg.WorkspaceID)
@@ -153,6 +181,11 @@ func (e *authExtension) logRefused(fields ...zap.Field) {
 	now := time.Now().UnixNano()
 	last := e.lastRefusalLog.Load()
 	if now-last < int64(refusalLogInterval) || !e.lastRefusalLog.CompareAndSwap(last, now) {
+		return
+	}
+	if e.cfg.TokenFile != "" {
+		e.logger.Warn("Gateway refused this agent's enrollment token; keeping the data queued and retrying. Check the token in token_file (expired, revoked or rotated?) and workspace_id.",
+			append(fields, zap.String("token_file", e.cfg.TokenFile))...)
 		return
 	}
 	e.logger.Warn("Gateway refused this agent's credentials; keeping the data queued and retrying. Check key_id, key_secret and workspace_id.",

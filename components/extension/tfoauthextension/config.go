@@ -30,6 +30,9 @@ type Config struct {
 	KeySecret   configopaque.String `mapstructure:"key_secret"`
 	AgentID     string              `mapstructure:"agent_id"`
 	WorkspaceID string              `mapstructure:"workspace_id"`
+	// TokenFile holds an enrollment token (`tfocol tokens issue --token-file`), sent as Authorization: Bearer
+	// instead of the key headers. Re-read when it changes, so a rotated token is used without a restart.
+	TokenFile string `mapstructure:"token_file"`
 	// IdempotencyKey makes OTLP/HTTP requests carry an Idempotency-Key derived from the request body.
 	IdempotencyKey bool `mapstructure:"idempotency_key"`
 	// RetryOnAuthFailure turns a 401/403 from the server into a retryable error for the exporter, so data stays
@@ -45,6 +48,9 @@ type JWTConfig struct {
 	HMACSecretFile string `mapstructure:"hmac_secret_file"`
 	// PublicKeysFile holds PEM public keys: Ed25519 (EdDSA) and/or RSA (RS256, at least 2048 bits).
 	PublicKeysFile string `mapstructure:"public_keys_file"`
+	// TokensFile is the `tfocol tokens` state: token ids that are revoked, or rotated and past their overlap
+	// window, are refused. Optional; reloaded on change. Tokens it does not list are judged by signature alone.
+	TokensFile string `mapstructure:"tokens_file"`
 	// Issuer, when set, must equal the token's iss claim.
 	Issuer string `mapstructure:"issuer"`
 	// Audience, when set, must be in the token's aud claim.
@@ -81,13 +87,16 @@ type ThrottleConfig struct {
 }
 
 func (c *Config) serverEnabled() bool { return c.KeysFile != "" || c.JWT.HasValue() }
-func (c *Config) clientEnabled() bool { return c.KeyID != "" }
+func (c *Config) clientEnabled() bool { return c.KeyID != "" || c.TokenFile != "" }
 
 // Validate checks the configuration.
 func (c *Config) Validate() error {
 	var errs []error
 	if !c.serverEnabled() && !c.clientEnabled() {
-		errs = append(errs, errors.New("configure keys_file and/or jwt to authenticate requests, or key_id and key_secret to send credentials"))
+		errs = append(errs, errors.New("configure keys_file and/or jwt to authenticate requests, or key_id and key_secret (or token_file) to send credentials"))
+	}
+	if c.TokenFile != "" && (c.KeyID != "" || c.KeySecret != "") {
+		errs = append(errs, errors.New("set either key_id and key_secret or token_file, not both"))
 	}
 	if c.JWT.HasValue() {
 		errs = append(errs, c.JWT.Get().validate())

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +22,7 @@ import (
 	"github.com/tfocol/tfocol/components/extension/tfoauthextension/internal/filewatch"
 	"github.com/tfocol/tfocol/components/extension/tfoauthextension/internal/metadata"
 	"github.com/tfocol/tfocol/components/extension/tfoauthextension/keyfile"
+	"github.com/tfocol/tfocol/components/extension/tfoauthextension/tokenfile"
 )
 
 var (
@@ -33,7 +37,14 @@ const (
 	sourceKeys          = "keys"
 	sourceJWTHMACSecret = "jwt_hmac_secret"
 	sourceJWTPublicKeys = "jwt_public_keys"
+	sourceJWTTokens     = "jwt_tokens"
+	sourceTokenFile     = "token_file" // client side: the agent's enrollment token
 )
+
+// optionalAtStart are sources whose file may be missing when the collector starts: the shipped gateway enables
+// enrollment tokens before `tfocol tokens keygen` has created the public keys file, and accepts no token until
+// it appears (it is watched like the others).
+var optionalAtStart = map[string]bool{sourceJWTPublicKeys: true, sourceJWTTokens: true}
 
 type authExtension struct {
 	cfg       *Config
@@ -41,9 +52,11 @@ type authExtension struct {
 	telemetry *metadata.TelemetryBuilder
 	now       func() time.Time
 
-	keys     atomic.Pointer[keyfile.Index] // nil when keys_file is not configured
-	jwt      *jwtVerifier                  // nil when jwt is not configured
-	throttle *throttle                     // nil when throttling is off
+	keys     atomic.Pointer[keyfile.Index]   // nil when keys_file is not configured
+	tokens   atomic.Pointer[tokenfile.Index] // nil until a jwt.tokens_file is loaded
+	bearer   atomic.Pointer[string]          // client side: "Bearer <token>" from token_file
+	jwt      *jwtVerifier                    // nil when jwt is not configured
+	throttle *throttle                       // nil when throttling is off
 
 	// files maps each watched path to its source and the digest of the content last seen (loaded or rejected),
 	// so an unchanged file is not parsed again and a broken one is reported once.
@@ -82,6 +95,12 @@ func newAuthExtension(cfg *Config, set component.TelemetrySettings) (*authExtens
 		if jc.PublicKeysFile != "" {
 			e.files[jc.PublicKeysFile] = &watchedFile{source: sourceJWTPublicKeys}
 		}
+		if jc.TokensFile != "" {
+			e.files[jc.TokensFile] = &watchedFile{source: sourceJWTTokens}
+		}
+	}
+	if cfg.TokenFile != "" {
+		e.files[cfg.TokenFile] = &watchedFile{source: sourceTokenFile}
 	}
 	return e, nil
 }
@@ -92,9 +111,14 @@ func (e *authExtension) Start(context.Context, component.Host) error {
 		return nil
 	}
 	paths := make([]string, 0, len(e.files))
-	for path := range e.files {
+	for path, wf := range e.files {
 		if err := e.reload(path); err != nil {
-			return err
+			if optionalAtStart[wf.source] && errors.Is(err, fs.ErrNotExist) {
+				e.logger.Warn("Enrollment-token file does not exist yet; it is loaded when it appears",
+					zap.String("file", path), zap.String("source", wf.source))
+			} else {
+				return err
+			}
 		}
 		paths = append(paths, path)
 	}
@@ -159,6 +183,23 @@ func (e *authExtension) reload(path string) error {
 		}
 		e.jwt.setPublicKeys(eds, rsas)
 		e.logger.Info("Loaded JWT public keys", zap.String("file", path), zap.Int("ed25519", len(eds)), zap.Int("rsa", len(rsas)))
+	case sourceJWTTokens:
+		st, err := tokenfile.Parse(data)
+		if err != nil {
+			return e.reloadFailed(wf, fmt.Errorf("%s: %w", path, err))
+		}
+		idx := tokenfile.NewIndex(st)
+		e.tokens.Store(idx)
+		e.logger.Info("Loaded enrollment-token state", zap.String("file", path), zap.Int("tokens", idx.Len()))
+	case sourceTokenFile:
+		token := string(bytes.TrimSpace(data))
+		// The error names the file only: never the token.
+		if token == "" || len(token) > maxTokenLen || strings.ContainsAny(token, " \t\r\n") {
+			return e.reloadFailed(wf, fmt.Errorf("%s: want one enrollment token (a JWT) and nothing else", path))
+		}
+		bearer := "Bearer " + token
+		e.bearer.Store(&bearer)
+		e.logger.Info("Loaded enrollment token", zap.String("file", path))
 	}
 	e.telemetry.TfocolAuthKeyReloads.Add(context.Background(), 1, sourceAttr(wf.source))
 	return nil

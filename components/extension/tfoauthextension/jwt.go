@@ -34,6 +34,7 @@ type jwtKeys struct {
 // verifiedToken is what a valid token grants, cached by the token's SHA-256 so repeat requests skip the
 // signature check. Time claims are re-checked on every use.
 type verifiedToken struct {
+	id        string // jti, checked against the tokens file
 	subject   string
 	workspace string
 	scopes    []string
@@ -186,6 +187,7 @@ func (v *jwtVerifier) parse(token string, now time.Time) (*verifiedToken, tokenR
 
 	vt := &verifiedToken{}
 	vt.subject, _ = claims["sub"].(string)
+	vt.id, _ = claims["jti"].(string)
 	vt.workspace, _ = claims[v.cfg.WorkspaceClaim].(string)
 	if vt.workspace == "" {
 		return nil, tokenBadClaims

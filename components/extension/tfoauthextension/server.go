@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/tfocol/tfocol/components/extension/tfoauthextension/keyfile"
+	"github.com/tfocol/tfocol/components/extension/tfoauthextension/tokenfile"
 	"github.com/tfocol/tfocol/internal/httpstatus"
 	"github.com/tfocol/tfocol/internal/principal"
 )
@@ -44,6 +45,8 @@ const (
 	outTokenExpired
 	outTokenNotYetValid
 	outTokenClaims
+	outTokenRevoked
+	outTokenSuperseded
 	outBadAgentID
 	outWorkspaceForbidden
 	outNoScopes
@@ -82,6 +85,8 @@ var outcomeTable = [numOutcomes]struct {
 	outTokenExpired:       {"unauthenticated", "token_expired", codes.Unauthenticated, msgFailed},
 	outTokenNotYetValid:   {"unauthenticated", "token_not_yet_valid", codes.Unauthenticated, msgFailed},
 	outTokenClaims:        {"unauthenticated", "token_claims", codes.Unauthenticated, msgFailed},
+	outTokenRevoked:       {"unauthenticated", "token_revoked", codes.Unauthenticated, msgFailed},
+	outTokenSuperseded:    {"unauthenticated", "token_superseded", codes.Unauthenticated, msgFailed},
 	outBadAgentID:         {"unauthenticated", "invalid_agent_id", codes.InvalidArgument, msgAgentID},
 	outWorkspaceForbidden: {"forbidden", "workspace_not_allowed", codes.PermissionDenied, msgWorkspace},
 	outNoScopes:           {"forbidden", "no_scopes", codes.PermissionDenied, msgNoScopes},
@@ -191,7 +196,7 @@ func (e *authExtension) authenticate(sources map[string][]string, addr netip.Add
 			knownKeyID = cred.keyID // only ids that exist are logged: a client may put anything in the header
 		}
 	case credBearer:
-		p, out = e.authenticateToken(cred)
+		p, out = e.authenticateToken(cred, now)
 	}
 	if !out.countsAsFailure() {
 		return p, out, 0
@@ -212,9 +217,10 @@ func (e *authExtension) authenticate(sources map[string][]string, addr netip.Add
 		e.logger.Warn("Throttling failed authentication attempts for a key id from a client address",
 			zap.String("key_id", knownKeyID), zap.Stringer("client_address", addr), zap.Duration("for", e.cfg.Throttle.Window))
 	}
-	// A revoked or expired key presented with its own secret gets a definitive 401 even when its address is
-	// throttled: retrying later will not help, and the answer reveals nothing about any other credential.
-	definitive := out == outKeyDisabled || out == outKeyExpired
+	// A revoked or expired key presented with its own secret, and a genuine token that was revoked or rotated out,
+	// get a definitive 401 even when their address is throttled: retrying later will not help, and the answer
+	// reveals nothing about any other credential.
+	definitive := out == outKeyDisabled || out == outKeyExpired || out == outTokenRevoked || out == outTokenSuperseded
 	switch {
 	case definitive:
 	case v.pairThrottled:
@@ -254,7 +260,7 @@ func (e *authExtension) authenticateKey(cred presented, now time.Time) (*princip
 	return p, e.authorize(p, cred.workspaces)
 }
 
-func (e *authExtension) authenticateToken(cred presented) (*principal.Principal, outcome) {
+func (e *authExtension) authenticateToken(cred presented, now time.Time) (*principal.Principal, outcome) {
 	if e.jwt == nil {
 		return nil, outJWTOff
 	}
@@ -268,6 +274,14 @@ func (e *authExtension) authenticateToken(cred presented) (*principal.Principal,
 		return nil, outTokenNotYetValid
 	case tokenBadClaims:
 		return nil, outTokenClaims
+	}
+	if idx := e.tokens.Load(); idx != nil && vt.id != "" {
+		switch idx.Check(vt.id, now) {
+		case tokenfile.StatusRevoked:
+			return nil, outTokenRevoked
+		case tokenfile.StatusSuperseded:
+			return nil, outTokenSuperseded
+		}
 	}
 	p := &principal.Principal{
 		Kind:       principal.KindJWT,

@@ -355,3 +355,10 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 
 // LockPath is the lock file that serialises edits of the key file at path.
 func LockPath(path string) string { return path + ".lock" }
+
+// WriteFileAtomic replaces path with data like Save does (temp file in the same directory, fsync, rename, fsync
+// of the directory), keeping an existing file's mode and creating new files with perm. Shared with the
+// enrollment-token files (tokenfile).
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	return writeFileAtomic(path, data, perm)
+}

@@ -7,6 +7,8 @@
 package filewatch
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,6 +55,12 @@ func (w *Watcher) Start() error {
 	}
 	for _, dir := range w.dirs() {
 		if err := fsw.Add(dir); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				// A file that is allowed to appear later (an enrollment-token key file before `tfocol tokens
+				// keygen`) in a directory that does not exist yet: the poll picks it up once it does.
+				w.logger.Warn("Directory of a watched file does not exist; relying on polling", zap.String("dir", dir))
+				continue
+			}
 			_ = fsw.Close()
 			return err
 		}
