@@ -27,8 +27,8 @@ const (
 // a gateway that keeps completed Idempotency-Keys in file_storage (TFOCOL_IDEMPOTENCY_STORE=storage). The
 // gateway is SIGKILLed four times under load and restarted. Every record an agent accepted reaches the gateway
 // in the end; each is sealed in the receipts exactly once and reaches the upstream at least once, and
-// `tfocol receipts verify` passes. The upstream is at-least-once across a crash: a kill between the upstream
-// enqueue and the key's completion lets the agent's retry through to the queue again (docs/exactly-once.md).
+// `tfocol receipts verify` passes. The upstream is at-least-once across a crash: after a kill the forward
+// consumer re-sends what it sent in the last cursor_sync_interval (docs/exactly-once.md).
 func TestGatewayCrashUnderLoad(t *testing.T) {
 	gw := e2etest.StartGateway(t, e2etest.Options{
 		Configs: []string{fastReceiptsOverlay},

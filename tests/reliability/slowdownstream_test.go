@@ -95,7 +95,7 @@ func (b *slowBatch) send(gw *e2etest.Gateway) string {
 var retryable = map[string]bool{"HTTP 429": true, "HTTP 503": true, "gRPC ResourceExhausted": true, "gRPC Unavailable": true}
 
 // TestSlowAndDeadUpstream: the upstream first hangs, then refuses every export, while six clients keep sending
-// log batches. The gateway must shed load with retryable answers once its (small) upstream queue is full
+// log batches. The gateway must shed load with retryable answers once its (small) durable log is full
 // instead of buffering without bound, keep its RSS under the memory_limiter limit, and, once the upstream is
 // back and the clients have retried what was refused (same Idempotency-Keys), have delivered and sealed every
 // record exactly once.
@@ -186,7 +186,7 @@ func TestSlowAndDeadUpstream(t *testing.T) {
 				t.Errorf("%s: %d requests got %q, not a success or a retryable refusal", ph, n, a)
 			}
 		}
-		assert.Positive(t, shed, "%s: the gateway never shed load (its upstream queue holds only 200 requests)", ph)
+		assert.Positive(t, shed, "%s: the gateway never shed load (its durable log holds only 4 MiB)", ph)
 	}
 	assert.Less(t, peakRSS.Load()/1024, int64(slowMemoryLimitMiB), "gateway RSS stays under the memory_limiter limit")
 	require.True(t, gw.Running())
@@ -207,13 +207,23 @@ func TestSlowAndDeadUpstream(t *testing.T) {
 		sealed, ok = sealedLogRecords(dir)
 		return ok && len(sealed) >= len(acked)*slowBatchRecords
 	}, "the %d acknowledged batches were never sealed", len(acked))
-	// A refused batch may already be in the receipts: the receipt exporter's WAL write precedes the upstream
-	// queue's refusal in the fan-out. Receipts record what reached the gateway durably; the retry below (same
-	// Idempotency-Key) must not add it a second time, which the final exactly-once check asserts.
 	t.Logf("%d batches acknowledged, %d refused with a retryable code", len(acked), len(refused))
 
-	// The upstream is back; clients retry what was refused, with the same keys.
+	// A refusal means nothing was written: once the upstream is back and has caught up with what was
+	// acknowledged, no refused batch is at the upstream or in the receipts (one log, one source of truth).
 	gw.Upstream.Intercept(nil)
+	e2etest.Eventually(t, 60*time.Second, func() bool { return gw.Upstream.LogRecordCount() >= len(acked)*slowBatchRecords },
+		"the upstream never caught up with the %d acknowledged batches", len(acked))
+	time.Sleep(time.Second)
+	sealed, _ = sealedLogRecords(dir)
+	for k := range logRecordsAtSink(gw.Upstream) {
+		require.False(t, refused[k.Tag], "refused batch %s reached the upstream", k.Tag)
+	}
+	for k := range sealed {
+		require.False(t, refused[k.Tag], "refused batch %s was sealed", k.Tag)
+	}
+
+	// Clients retry what was refused, with the same keys.
 	deadline := time.Now().Add(40 * time.Second)
 	for _, b := range batches {
 		for !b.accepted {
@@ -365,9 +375,9 @@ func TestMemoryLimiterShedsLoad(t *testing.T) {
 	}
 	assert.Positive(t, limited, "the memory_limiter refused data")
 	// The limiter refuses new data above the heap limit; what is already in flight (decoded requests, the
-	// upstream queue's consumers, GC headroom) comes on top, so the bound is a small multiple of limit_mib and,
-	// above all, memory stops growing once the limiter refuses. File-backed RSS (the bbolt queue file mapped
-	// into memory) is left out: it follows the on-disk queue, bounded by queue_size.
+	// log consumers, GC headroom) comes on top, so the bound is a small multiple of limit_mib and, above all,
+	// memory stops growing once the limiter refuses. File-backed RSS (page cache of the durable log's segments)
+	// is left out: it follows the log on disk, bounded by max_bytes.
 	assert.Less(t, max(first, second), int64(4*limitMiB), "anonymous RSS stays within 4 x limit_mib")
 	assert.LessOrEqual(t, second, first+first/4+16, "anonymous RSS keeps growing under sustained load")
 	require.True(t, gw.Running())

@@ -371,8 +371,8 @@ func (r *eventRouter) fanOut(ctx context.Context, ld plog.Logs, s *scratch) erro
 	if len(calls) == 1 {
 		return calls[0].next.ConsumeLogs(ctx, calls[0].ld)
 	}
-	// The routed parts are disjoint, so their pipelines run at once: a durable exporter shared by several of
-	// them (receipt WAL, persistent queue) then serves them in one group commit instead of one after another.
+	// The routed parts are disjoint, so their pipelines run at once: an exporter shared by several of them
+	// (e.g. a durable log) then serves them in one group commit instead of one after another.
 	errs := make([]error, len(calls))
 	var wg sync.WaitGroup
 	for i, c := range calls {
