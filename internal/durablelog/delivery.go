@@ -16,6 +16,10 @@ type Delivery struct {
 	Arrival int64
 	// Stream is the consumer's cursor on the log.
 	Stream Stream
+	// Payload is the entry's bytes as logged (an OTLP export request) when the call carries exactly that one
+	// entry, nil when the receiver merged several. Consumers that need the request's encoding (the receipt
+	// exporter cuts its leaves from it) use it instead of marshaling the data again; it must not be modified.
+	Payload []byte
 }
 
 // Stream is what a consumer may ask of its cursor.

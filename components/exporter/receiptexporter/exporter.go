@@ -117,19 +117,33 @@ func hashedRecords(n int, encode func(func(receipts.Record) error) error) ([]rec
 	return recs, err
 }
 
+// records cuts a call's leaves from the entry's bytes as logged when the receiver passed them (no marshal), and
+// from a fresh encoding of the data otherwise — also when the data no longer matches the logged bytes (the Wire
+// encoders check that the bytes are the data's encoding before they yield anything).
+func records(d durablelog.Delivery, marshal func() ([]byte, error), cut func(raw []byte) ([]receipts.Record, error)) ([]receipts.Record, error) {
+	if d.Payload != nil {
+		if recs, err := cut(d.Payload); err == nil {
+			return recs, nil
+		}
+	}
+	raw, err := marshal()
+	if err != nil {
+		return nil, err
+	}
+	return cut(raw)
+}
+
 func (e *receiptExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	d, err := delivery(ctx)
 	if err != nil {
 		return err
 	}
-	raw, err := (&plog.ProtoMarshaler{}).MarshalLogs(ld)
-	if err != nil {
-		return consumererror.NewPermanent(err)
-	}
-	// The leaves are cut from the request's encoding: no per-record copy or marshal.
-	recs, err := hashedRecords(ld.LogRecordCount(), func(fn func(receipts.Record) error) error {
-		return receipts.EncodeLogsWire(ld, raw, e.cfg.WorkspaceAttribute, fn)
-	})
+	recs, err := records(d, func() ([]byte, error) { return (&plog.ProtoMarshaler{}).MarshalLogs(ld) },
+		func(raw []byte) ([]receipts.Record, error) {
+			return hashedRecords(ld.LogRecordCount(), func(fn func(receipts.Record) error) error {
+				return receipts.EncodeLogsWire(ld, raw, e.cfg.WorkspaceAttribute, fn)
+			})
+		})
 	if err != nil {
 		return consumererror.NewPermanent(err)
 	}
@@ -167,13 +181,12 @@ func (e *receiptExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) e
 	if err != nil {
 		return err
 	}
-	raw, err := (&pmetric.ProtoMarshaler{}).MarshalMetrics(md)
-	if err != nil {
-		return consumererror.NewPermanent(err)
-	}
-	recs, err := hashedRecords(md.DataPointCount(), func(fn func(receipts.Record) error) error {
-		return receipts.EncodeMetricsWire(md, raw, e.cfg.WorkspaceAttribute, fn)
-	})
+	recs, err := records(d, func() ([]byte, error) { return (&pmetric.ProtoMarshaler{}).MarshalMetrics(md) },
+		func(raw []byte) ([]receipts.Record, error) {
+			return hashedRecords(md.DataPointCount(), func(fn func(receipts.Record) error) error {
+				return receipts.EncodeMetricsWire(md, raw, e.cfg.WorkspaceAttribute, fn)
+			})
+		})
 	if err != nil {
 		return consumererror.NewPermanent(err)
 	}
@@ -185,13 +198,12 @@ func (e *receiptExporter) pushTraces(ctx context.Context, td ptrace.Traces) erro
 	if err != nil {
 		return err
 	}
-	raw, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
-	if err != nil {
-		return consumererror.NewPermanent(err)
-	}
-	recs, err := hashedRecords(td.SpanCount(), func(fn func(receipts.Record) error) error {
-		return receipts.EncodeTracesWire(td, raw, e.cfg.WorkspaceAttribute, fn)
-	})
+	recs, err := records(d, func() ([]byte, error) { return (&ptrace.ProtoMarshaler{}).MarshalTraces(td) },
+		func(raw []byte) ([]receipts.Record, error) {
+			return hashedRecords(td.SpanCount(), func(fn func(receipts.Record) error) error {
+				return receipts.EncodeTracesWire(td, raw, e.cfg.WorkspaceAttribute, fn)
+			})
+		})
 	if err != nil {
 		return consumererror.NewPermanent(err)
 	}

@@ -41,7 +41,6 @@ type window struct {
 	// file is the open spool, nil while closed (at most max_open_files spools are open, see engine.spools).
 	file    *bufferedFile
 	created bool // the spool file exists: reopened for append, not truncated
-	touched bool // written by the current commit
 	content *blake3.Hasher
 	// tree folds each record's leaf hash into a compact range (O(log n) hashes): an hour of a busy workspace
 	// would otherwise keep 32 bytes per record in memory until the seal.
@@ -114,10 +113,6 @@ func (e *engine) apply(signal string, rec receipts.Record, hk holdKey, arrival i
 	e.frame = receipts.AppendRecord(e.frame[:0], rec.Leaf)
 	if _, err := bf.buf.Write(e.frame); err != nil {
 		return fmt.Errorf("writing spool %s: %w", w.spoolPath, err)
-	}
-	if !w.touched {
-		w.touched = true
-		e.touched = append(e.touched, w)
 	}
 	_, _ = w.content.Write(e.frame)
 	if rec.LeafHash == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
@@ -38,10 +39,12 @@ type logExporter struct {
 	signal uint8
 
 	provider loghost.Provider
-	log      *durablelog.Log
-	host     component.Host
-	appends  metric.Int64Counter
-	opts     map[string]metric.MeasurementOption
+	// log is set by start. The otlp receiver is one instance for all signals: it starts serving with the first
+	// pipeline started, so a request may arrive before this signal's exporter has started.
+	log     atomic.Pointer[durablelog.Log]
+	host    component.Host
+	appends metric.Int64Counter
+	opts    map[string]metric.MeasurementOption
 
 	mu       sync.Mutex
 	degraded bool
@@ -56,7 +59,7 @@ func (e *logExporter) start(_ context.Context, host component.Host) error {
 	if err != nil {
 		return err
 	}
-	e.provider, e.log, e.host = p, p.DurableLog(), host
+	e.provider, e.host = p, host
 	e.appends, err = e.set.MeterProvider.Meter(metadata.ScopeName).Int64Counter("tfocol_log_appends",
 		metric.WithDescription("Requests handed to the durable log, by signal and outcome (written, duplicate: its Idempotency-Key was already in the log, refused_full, refused_error)."),
 		metric.WithUnit("{request}"))
@@ -65,7 +68,11 @@ func (e *logExporter) start(_ context.Context, host component.Host) error {
 		e.opts[o] = metric.WithAttributeSet(attribute.NewSet(
 			attribute.String("signal", loghost.SignalName(e.signal)), attribute.String("outcome", o)))
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	e.log.Store(p.DurableLog())
+	return nil
 }
 
 func (e *logExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
@@ -94,9 +101,13 @@ func (e *logExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
 
 // append writes one request and returns once it is fsynced (or known: a retry of a keyed request).
 func (e *logExporter) append(ctx context.Context, raw []byte) error {
+	l := e.log.Load()
+	if l == nil {
+		return e.retryable(codes.Unavailable, "the gateway is still starting")
+	}
 	rec := durablelog.Record{Type: e.signal, Payload: raw}
 	rec.Key, rec.HasKey = requestKey(ctx, loghost.SignalName(e.signal))
-	_, dup, err := e.log.Append(ctx, rec)
+	_, dup, err := l.Append(ctx, rec)
 	switch {
 	case err == nil:
 		outcome := outcomeWritten

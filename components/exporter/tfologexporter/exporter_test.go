@@ -105,3 +105,12 @@ func TestFullLogIsRetryableWithRetryInfo(t *testing.T) {
 	assert.Equal(t, 1, p.oks, "recovery is reported once")
 	assert.Equal(t, uint64(2), p.log.Stats().NextSeq, "only the request that fit was written")
 }
+
+// The otlp receiver serves every signal once its first pipeline started, so a request can reach this exporter
+// before its Start: it gets a retryable answer, not a crash.
+func TestRequestBeforeStartIsRetryable(t *testing.T) {
+	exp, err := NewFactory().CreateLogs(context.Background(), exportertest.NewNopSettings(metadata.Type), createDefaultConfig())
+	require.NoError(t, err)
+	err = exp.ConsumeLogs(context.Background(), logs("early"))
+	assert.Equal(t, codes.Unavailable, status.Code(err))
+}

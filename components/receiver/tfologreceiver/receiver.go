@@ -175,7 +175,11 @@ func (r *logReceiver) deliver(ctx context.Context, group []durablelog.Entry) boo
 		r.stream.deliveredThrough(last)
 		return true
 	}
-	dctx := durablelog.WithDelivery(ctx, durablelog.Delivery{Seq: last.Seq, Arrival: last.Arrival, Stream: r.stream})
+	d := durablelog.Delivery{Seq: last.Seq, Arrival: last.Arrival, Stream: r.stream}
+	if len(group) == 1 {
+		d.Payload = payload
+	}
+	dctx := durablelog.WithDelivery(ctx, d)
 	backoff := r.cfg.RetryInitial
 	var failingSince time.Time
 	stalled := false
