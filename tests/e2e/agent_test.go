@@ -17,7 +17,10 @@ import (
 	"github.com/tfocol/tfocol/internal/receipts"
 )
 
-const agentOverlay = "tests/e2e/testdata/agent/agent.yaml"
+const (
+	agentOverlay   = "tests/e2e/testdata/agent/agent.yaml"
+	agentGWOverlay = "tests/e2e/testdata/agent/gateway.yaml"
+)
 
 // agentHeartbeat is one HostHeartbeat the gateway forwarded upstream.
 type agentHeartbeat struct {
@@ -140,9 +143,14 @@ func agentStart(t *testing.T, gw *e2etest.Gateway, protocol, dataDir, logFile st
 		Env: env, DataDir: dataDir})
 }
 
-// The agent against the shipped gateway: HostHeartbeats begin, update and (on SIGTERM) end, with one instance id
-// across restarts, each accepted by the gateway's HostHeartbeat contract and receipted in the agent's workspace;
-// a host log file arrives exactly once across a restart; every signal reaches upstream with host.name.
+// The agent against the shipped gateway, over OTLP/HTTP and over OTLP/gRPC (TELEMETRYFLOW_PROTOCOL):
+//   - HostHeartbeats begin, update and (on SIGTERM) end, with one instance id across restarts (the one in the
+//     agent's data dir), contract version 2 and a checksum, each accepted by the gateway's HostHeartbeat contract
+//     (tfocol_event_router_events_total: none rejected) and receipted in the agent's workspace;
+//   - a host log file's lines (written before the first start, while running, while stopped, after the restart)
+//     arrive exactly once;
+//   - traces from a local SDK, host metrics, file logs and heartbeats all reach upstream with host.name;
+//   - the gateway requires an Idempotency-Key, so all of it arriving shows both transports send one.
 func TestAgentHeartbeatsLogsAndHostName(t *testing.T) {
 	for _, protocol := range []string{"http", "grpc"} {
 		t.Run(protocol, func(t *testing.T) { agentScenario(t, protocol) })
@@ -150,7 +158,7 @@ func TestAgentHeartbeatsLogsAndHostName(t *testing.T) {
 }
 
 func agentScenario(t *testing.T, protocol string) {
-	gw := e2etest.StartGateway(t, e2etest.Options{Configs: []string{rcOverlay}})
+	gw := e2etest.StartGateway(t, e2etest.Options{Configs: []string{rcOverlay, agentGWOverlay}})
 	sink := gw.Upstream
 	dataDir := t.TempDir()
 	logFile := filepath.Join(t.TempDir(), "host.log")
