@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -240,4 +241,13 @@ func agentScenario(t *testing.T, protocol string) {
 		}
 		return false
 	}, "a verified receipt scroll for workspace %s", gw.Workspace)
+}
+
+// The agent's components are in the build.
+func TestAgentComponentsInTheDistribution(t *testing.T) {
+	out, err := exec.Command(e2etest.Binary(t), "components").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	for _, want := range []string{"heartbeat", "file_log", "resourcedetection", "resource"} {
+		assert.Contains(t, string(out), "- name: "+want+"\n", "tfocol components does not list %q", want)
+	}
 }
