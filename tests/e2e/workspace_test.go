@@ -406,7 +406,7 @@ func TestWorkspaceAgentKilledMidFlightReplaysAreDeduplicated(t *testing.T) {
 
 	agent := e2etest.Start(t, e2etest.Options{
 		Name:    "agent",
-		Configs: []string{"configs/agent.yaml"},
+		Configs: []string{"configs/agent.yaml", "tests/e2e/testdata/workspace/agent-quiet.yaml"},
 		Env: map[string]string{
 			"TELEMETRYFLOW_ENDPOINT":       proxy.URL,
 			"TELEMETRYFLOW_API_KEY_ID":     gw.keyID,

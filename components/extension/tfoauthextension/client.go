@@ -15,8 +15,38 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
+
+// Client-side credential states (authExtension.credState).
+const (
+	credUnknown int32 = iota
+	credValid
+	credRefused
+)
+
+// CredentialState reports the server's last verdict on this client's credentials: known is false until the
+// first response; valid is false after a 401/403 (HTTP) or Unauthenticated/PermissionDenied (gRPC) and true
+// after any other answer. The heartbeat receiver reports it (credentialsValid) and sends an event when it changes.
+func (e *authExtension) CredentialState() (valid, known bool) {
+	switch e.credState.Load() {
+	case credValid:
+		return true, true
+	case credRefused:
+		return false, true
+	}
+	return false, false
+}
+
+// observe records a server answer: refused or not.
+func (e *authExtension) observe(refused bool) {
+	if refused {
+		e.credState.Store(credRefused)
+	} else {
+		e.credState.Store(credValid)
+	}
+}
 
 // idempotencyNamespace scopes the name-based Idempotency-Key UUIDs to tfocol.
 var idempotencyNamespace = uuid.MustParse("6f1c4c3e-5a0b-4f4e-9a55-7c7466636f6c")
@@ -112,10 +142,15 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		r.Header.Set(HeaderIdempotencyKey, key)
 	}
 	resp, err := rt.base.RoundTrip(r)
-	if err != nil || !rt.ext.cfg.RetryOnAuthFailure {
+	if err != nil {
 		return resp, err
 	}
-	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+	refused := resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden
+	rt.ext.observe(refused)
+	if !rt.ext.cfg.RetryOnAuthFailure {
+		return resp, err
+	}
+	if refused {
 		rt.ext.logRefused(zap.Int("http_status", resp.StatusCode), zap.String("url", r.URL.Redacted()))
 		// The OTLP/HTTP exporter drops data on 401/403; 503 makes it retry with backoff.
 		resp.StatusCode = http.StatusServiceUnavailable
@@ -156,21 +191,61 @@ func idempotencyKey(r *http.Request, workspace string) (string, error) {
 }
 
 // GetGRPCClientOptions implements extensionmiddleware.GRPCClient (`middlewares: [{id: tfo_auth/agent}]` on an
-// otlp exporter). The OTLP gRPC exporter drops data on Unauthenticated/PermissionDenied; this interceptor turns
-// them into Unavailable so the data stays queued while the credentials are wrong.
+// otlp exporter). Its interceptor
+//   - adds the Idempotency-Key (with idempotency_key), derived like the HTTP one from the method, the workspace and
+//     the request's protobuf encoding, so a retry, or a replay from the persistent queue after a restart, carries
+//     the same key;
+//   - turns Unauthenticated/PermissionDenied (on which the OTLP gRPC exporter drops data) into Unavailable (with
+//     retry_on_auth_failure), so the data stays queued while the credentials are wrong;
+//   - records the server's verdict on the credentials (CredentialState).
 func (e *authExtension) GetGRPCClientOptions(context.Context) ([]grpc.DialOption, error) {
-	if !e.cfg.RetryOnAuthFailure {
-		return nil, nil
-	}
 	return []grpc.DialOption{grpc.WithChainUnaryInterceptor(
 		func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			if e.cfg.IdempotencyKey {
+				if key, ok := grpcIdempotencyKey(ctx, method, e.cfg.WorkspaceID, req); ok {
+					ctx = metadata.AppendToOutgoingContext(ctx, strings.ToLower(HeaderIdempotencyKey), key)
+				}
+			}
 			err := invoker(ctx, method, req, reply, cc, opts...)
-			if c := status.Code(err); c == codes.Unauthenticated || c == codes.PermissionDenied {
+			c := status.Code(err)
+			refused := c == codes.Unauthenticated || c == codes.PermissionDenied
+			if err == nil || refused { // other errors say nothing about the credentials
+				e.observe(refused)
+			}
+			if refused && e.cfg.RetryOnAuthFailure {
 				e.logRefused(zap.String("grpc_code", c.String()), zap.String("method", method))
 				return status.Error(codes.Unavailable, "credentials refused by the server ("+c.String()+"): "+status.Convert(err).Message())
 			}
 			return err
 		})}, nil
+}
+
+// protoMarshaler is what pdata's OTLP export requests implement (and what its gRPC codec encodes them with).
+type protoMarshaler interface {
+	SizeProto() int
+	MarshalProto([]byte) int
+}
+
+// grpcIdempotencyKey derives the Idempotency-Key of a unary call from its method, the workspace and the request's
+// encoding; ok is false when the caller set one already or the request is not an OTLP export request.
+func grpcIdempotencyKey(ctx context.Context, method, workspace string, req any) (string, bool) {
+	if md, ok := metadata.FromOutgoingContext(ctx); ok && len(md.Get(HeaderIdempotencyKey)) > 0 {
+		return "", false
+	}
+	m, ok := req.(protoMarshaler)
+	if !ok {
+		return "", false
+	}
+	size := m.SizeProto()
+	name := make([]byte, 0, len(method)+len(workspace)+2+size)
+	name = append(name, method...)
+	name = append(name, 0)
+	name = append(name, workspace...)
+	name = append(name, 0)
+	body := make([]byte, size)
+	n := m.MarshalProto(body)
+	name = append(name, body[:n]...)
+	return uuid.NewHash(sha256.New(), idempotencyNamespace, name, 8).String(), true
 }
 
 // refusalLogInterval spaces out the refusal warning: the exporter retries every few seconds for as long as the

@@ -64,6 +64,9 @@ type authExtension struct {
 	watcher *filewatch.Watcher
 
 	lastRefusalLog atomic.Int64 // client side: unix nanos of the last "credentials refused" warning
+	// credState is the client side's last verdict of the server on its credentials: credUnknown until the first
+	// answer, then credValid (any answer but 401/403, Unauthenticated, PermissionDenied) or credRefused.
+	credState atomic.Int32
 }
 
 type watchedFile struct {
