@@ -19,7 +19,7 @@ const (
 
 // seedSchemas are the shipped contracts for the five seed event types.
 var seedSchemas = map[string]string{
-	"HostHeartbeat":   schemaDir + "/host_heartbeat.v1.json",
+	"HostHeartbeat":   schemaDir + "/host_heartbeat.v2.json",
 	"PatchCompliance": schemaDir + "/patch_compliance.v1.json",
 	"BackupFailure":   schemaDir + "/backup_failure.v1.json",
 	"ServiceDegraded": schemaDir + "/service_degraded.v1.json",
