@@ -170,3 +170,54 @@ func BenchmarkVerify1M(b *testing.B) {
 	b.ReportMetric(float64(b.N*n)/time.Since(start).Seconds(), "records/s")
 	b.ReportMetric(float64(b.N*n)/(cpuTime()-c0).Seconds(), "records/cpu-s")
 }
+
+// BenchmarkSealManyWorkspaces seals 1000 windows of 1000 new workspaces (10 records each), due at one tick, as
+// the loop does (chunks, seal_concurrency workers). Reports wall milliseconds per window.
+func BenchmarkSealManyWorkspaces(b *testing.B) {
+	for _, conc := range []int{1, 8, 32} {
+		b.Run(fmt.Sprintf("seal_concurrency=%d", conc), func(b *testing.B) {
+			const n = 1000
+			var wall time.Duration
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				dir := b.TempDir()
+				clock := &fakeClock{now: base}
+				cfg := testConfig(dir)
+				cfg.SealConcurrency = conc
+				eng, err := newEngine(cfg, exporterSettings().Logger, mustTel(b), clock.Now)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := eng.open(); err != nil {
+					b.Fatal(err)
+				}
+				hk := holdKey{stream: newFakeStream(clock), seq: 1}
+				for ws := 0; ws < n; ws++ {
+					var recs []receipts.Record
+					_ = receipts.EncodeLogs(makeLogs(fmt.Sprintf("ws-%d", ws), 10, base, 9), "tfo.workspace.id",
+						func(r receipts.Record) error { recs = append(recs, r); return nil })
+					for _, r := range recs {
+						if err := eng.apply(receipts.SignalLogs, r, hk, base.UnixNano()); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				for _, w := range eng.windows {
+					eng.sealDue = append(eng.sealDue, w)
+				}
+				t0 := time.Now()
+				b.StartTimer()
+				for len(eng.sealDue) > 0 {
+					eng.sealNext()
+				}
+				b.StopTimer()
+				wall += time.Since(t0)
+				if len(eng.windows) != 0 || eng.fatal != nil {
+					b.Fatalf("%d windows left open, fatal %v", len(eng.windows), eng.fatal)
+				}
+				_ = eng.close()
+			}
+			b.ReportMetric(float64(wall.Milliseconds())/float64(b.N*n), "ms/window")
+		})
+	}
+}

@@ -43,6 +43,9 @@ type Config struct {
 	// MaxOpenFiles bounds the window spool files kept open; the least recently written is closed first and
 	// reopened for append when it gets records again.
 	MaxOpenFiles int `mapstructure:"max_open_files"`
+	// SealConcurrency bounds the windows whose durable steps (spool fsync, rename, receipt append, ROOT) run at
+	// once when many are due together; windows of one workspace are still sealed one after another, in order.
+	SealConcurrency int `mapstructure:"seal_concurrency"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -60,6 +63,7 @@ func createDefaultConfig() *Config {
 		WorkspaceAttribute: "tfo.workspace.id",
 		AlertEvents:        []string{"BackupFailure", "ServiceDegraded", "PipelineFailure"},
 		MaxOpenFiles:       256,
+		SealConcurrency:    32,
 	}
 }
 
@@ -102,6 +106,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxOpenFiles < 1 {
 		errs = append(errs, errors.New("max_open_files must be at least 1"))
+	}
+	if c.SealConcurrency < 1 {
+		errs = append(errs, errors.New("seal_concurrency must be at least 1"))
 	}
 	return errors.Join(errs...)
 }

@@ -31,6 +31,7 @@ func TestLoadConfig(t *testing.T) {
 	require.Equal(t, "tfo.workspace.id", def.WorkspaceAttribute)
 	require.Equal(t, 100000, def.TraceMaxOpen)
 	require.Equal(t, 256, def.MaxOpenFiles)
+	require.Equal(t, 32, def.SealConcurrency)
 	require.Empty(t, def.Instance)
 	require.Equal(t, []string{"BackupFailure", "ServiceDegraded", "PipelineFailure"}, def.AlertEvents)
 
@@ -42,6 +43,7 @@ func TestLoadConfig(t *testing.T) {
 	require.Equal(t, 5000, full.TraceMaxOpen)
 	require.Equal(t, "gw-2", full.Instance)
 	require.Equal(t, 64, full.MaxOpenFiles)
+	require.Equal(t, 8, full.SealConcurrency)
 	require.Equal(t, []string{"BackupFailure", "PipelineFailure"}, full.AlertEvents)
 
 	_, err = load("bad_interval")
@@ -52,6 +54,8 @@ func TestLoadConfig(t *testing.T) {
 	require.ErrorContains(t, err, "directory must be set")
 	_, err = load("bad_max_open_files")
 	require.ErrorContains(t, err, "max_open_files must be at least 1")
+	_, err = load("bad_seal_concurrency")
+	require.ErrorContains(t, err, "seal_concurrency must be at least 1")
 	_, err = load("bad_trace_max_open")
 	require.ErrorContains(t, err, "trace_max_open must be at least 1")
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
@@ -82,8 +83,15 @@ type engine struct {
 
 	// test hooks: crashAt aborts a seal at a named step as a crash would; beforeCommit runs before each commit.
 	crashAt      func(step string) bool
+	crashMu      sync.Mutex
+	dead         bool // crashAt fired (seal workers read it under crashMu)
 	beforeCommit func()
 	commits      int
+
+	// sealDue are the windows due at the last tick not sealed yet: sealed a chunk at a time between consumer
+	// calls (see seal.go); sealPresent is that tick's present.
+	sealDue     []*window
+	sealPresent time.Time
 
 	reqs    chan *request
 	stop    chan struct{}
@@ -183,6 +191,17 @@ func (e *engine) scroll(wsDir string) (*receipts.Scroll, error) {
 	if s, ok := e.scrolls[wsDir]; ok {
 		return s, nil
 	}
+	s, err := e.openScroll(wsDir)
+	if err != nil {
+		return nil, err
+	}
+	e.scrolls[wsDir] = s
+	return s, nil
+}
+
+// openScroll opens (creating if needed) the scroll of a workspace directory and logs what its opening repaired.
+// It touches no engine state, so the seal workers call it for scrolls the loop has not opened yet.
+func (e *engine) openScroll(wsDir string) (*receipts.Scroll, error) {
 	s, rn, err := receipts.OpenScroll(filepath.Join(e.cfg.Directory, wsDir), e.origin(wsDir), e.signer)
 	if err != nil {
 		if errors.Is(err, receipts.ErrRootAhead) {
@@ -199,7 +218,6 @@ func (e *engine) scroll(wsDir string) (*receipts.Scroll, error) {
 		e.logger.Warn("ROOT was behind the receipt log (or had another origin); rebuilt", zap.String("scroll", wsDir),
 			zap.Uint64("was_size", rn.RootWasSize), zap.Uint64("size", s.Size()))
 	}
-	e.scrolls[wsDir] = s
 	return s, nil
 }
 
@@ -243,44 +261,62 @@ func (e *engine) run() {
 	ticker := time.NewTicker(tickEvery)
 	defer ticker.Stop()
 	for {
+		if len(e.sealDue) > 0 {
+			// Sealing a burst of due windows: between chunks, stop if asked to (the windows left open are rebuilt
+			// from the log at the next start) and apply the calls waiting, so that neither waits for the burst.
+			select {
+			case <-e.stop:
+				e.answerStopped()
+				return
+			default:
+			}
+			select {
+			case r := <-e.reqs:
+				e.commit(e.gather(r))
+			default:
+			}
+			e.sealNext()
+			continue
+		}
 		select {
 		case r := <-e.reqs:
-			batch := []*request{r}
-		drain:
-			for len(batch) < 512 {
-				select {
-				case r := <-e.reqs:
-					batch = append(batch, r)
-				default:
-					break drain
-				}
-			}
-			e.commit(batch)
+			e.commit(e.gather(r))
 		case <-ticker.C:
 			e.tick()
 		case <-e.stop:
-			for {
-				select {
-				case r := <-e.reqs:
-					r.done <- errShuttingDown
-				default:
-					return
-				}
-			}
+			e.answerStopped()
+			return
+		}
+	}
+}
+
+// gather groups r with the calls already waiting (up to 512) into one commit.
+func (e *engine) gather(r *request) []*request {
+	batch := []*request{r}
+	for len(batch) < 512 {
+		select {
+		case r := <-e.reqs:
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// answerStopped answers the calls waiting when the loop stops.
+func (e *engine) answerStopped() {
+	for {
+		select {
+		case r := <-e.reqs:
+			r.done <- errShuttingDown
+		default:
+			return
 		}
 	}
 }
 
 var errSimulatedCrash = errors.New("simulated crash")
-
-// crashed reports a simulated crash at step; the engine then stays dead like a killed process.
-func (e *engine) crashed(step string) bool {
-	if e.crashAt != nil && e.crashAt(step) {
-		e.fatal = errSimulatedCrash
-		return true
-	}
-	return false
-}
 
 var errShuttingDown = errors.New("receipt exporter is shutting down")
 

@@ -2,7 +2,6 @@ package receiptexporter
 
 import (
 	"bufio"
-	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,9 +10,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/zeebo/blake3"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
 	"github.com/tfocol/tfocol/internal/receipts"
@@ -41,7 +37,9 @@ type window struct {
 	// file is the open spool, nil while closed (at most max_open_files spools are open, see engine.spools).
 	file    *bufferedFile
 	created bool // the spool file exists: reopened for append, not truncated
-	content *blake3.Hasher
+	// sum is the BLAKE3 hash of the spool's bytes, read back and hashed by the seal worker after the fsync (a
+	// streaming hasher per open window would keep ~7 KiB per window in memory: 70 MiB for 10,000 workspaces).
+	sum []byte
 	// tree folds each record's leaf hash into a compact range (O(log n) hashes): an hour of a busy workspace
 	// would otherwise keep 32 bytes per record in memory until the seal.
 	tree        *merkle.Appender
@@ -114,7 +112,6 @@ func (e *engine) apply(signal string, rec receipts.Record, hk holdKey, arrival i
 	if _, err := bf.buf.Write(e.frame); err != nil {
 		return fmt.Errorf("writing spool %s: %w", w.spoolPath, err)
 	}
-	_, _ = w.content.Write(e.frame)
 	if rec.LeafHash == nil {
 		rec.LeafHash = merkle.BLAKE3.HashLeaf(rec.Leaf)
 	}
@@ -153,7 +150,7 @@ func (e *engine) window(key windowKey, workspace string) *window {
 		return w
 	}
 	p := filepath.Join(e.cfg.Directory, spoolDir, fmt.Sprintf("%s-%s-%d.spool", key.signal, key.wsDir, key.start))
-	w := &window{key: key, workspace: workspace, spoolPath: p, content: blake3.New(),
+	w := &window{key: key, workspace: workspace, spoolPath: p,
 		services: map[string]struct{}{}, nodes: map[string]struct{}{}, metricNames: map[string]struct{}{},
 		pointTypes: map[string]uint64{}, traceIDs: map[[16]byte]struct{}{}, tree: merkle.NewAppender(merkle.BLAKE3)}
 	e.windows[key] = w
@@ -233,46 +230,6 @@ func (e *engine) dropWindow(w *window) {
 	w.holds = nil
 }
 
-// tick seals the windows whose end + grace is not after the present, completes idle traces and reports
-// traces completed early.
-func (e *engine) tick() {
-	if e.fatal != nil {
-		return
-	}
-	present, ok := e.present()
-	if !ok {
-		return
-	}
-	now := e.now()
-	var due []*window
-	for _, w := range e.windows {
-		if !present.Before(time.Unix(w.key.start+e.interval, 0).Add(e.grace)) {
-			due = append(due, w)
-		}
-	}
-	sort.Slice(due, func(i, j int) bool {
-		a, b := due[i].key, due[j].key
-		if a.start != b.start {
-			return a.start < b.start
-		}
-		if a.wsDir != b.wsDir {
-			return a.wsDir < b.wsDir
-		}
-		return a.signal < b.signal
-	})
-	for _, w := range due {
-		if err := e.seal(w, now); err != nil {
-			e.logger.Error("sealing window failed; will retry", zap.String("id", receipts.BatchID(w.key.signal, time.Unix(w.key.start, 0))),
-				zap.String("workspace", w.workspace), zap.Error(err))
-		}
-		if e.fatal != nil {
-			return
-		}
-	}
-	e.completeIdleTraces(present, now)
-	e.logEvictions(now)
-}
-
 func sortedKeys(m map[string]struct{}) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
@@ -280,87 +237,6 @@ func sortedKeys(m map[string]struct{}) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// seal writes the window's batch file into place, then appends its receipt and rewrites ROOT; then its holds go.
-func (e *engine) seal(w *window, now time.Time) error {
-	t0 := time.Now()
-	s, err := e.scroll(w.key.wsDir)
-	if err != nil {
-		return err
-	}
-	start := time.Unix(w.key.start, 0).UTC()
-	if s.Has(receipts.BatchID(w.key.signal, start)) {
-		// Never seal twice: the receipt is already in the log.
-		e.dropWindow(w)
-		return nil
-	}
-	storage := receipts.BatchPath(w.key.signal, start, e.cfg.Interval)
-	if !w.renamed {
-		bf, err := e.openSpool(w)
-		if err != nil {
-			return err
-		}
-		if err := bf.buf.Flush(); err != nil {
-			return fmt.Errorf("writing spool %s: %w", w.spoolPath, err)
-		}
-		if err := bf.f.Sync(); err != nil {
-			return err
-		}
-		if e.crashed("after-spool-sync") {
-			return errSimulatedCrash
-		}
-		e.spools.Remove(w.key)
-		if err := e.takeSpoolErr(); err != nil {
-			return err
-		}
-		if err := receipts.RenameDurable(w.spoolPath, filepath.Join(s.Dir(), filepath.FromSlash(storage))); err != nil {
-			return err
-		}
-		w.renamed = true
-		if e.crashed("after-rename") {
-			return errSimulatedCrash
-		}
-	}
-	root := w.tree.Root()
-	tags := []string{"observability", w.key.signal}
-	if e.cfg.Interval == time.Hour {
-		tags = append(tags, "hourly")
-	}
-	r := &receipts.Receipt{
-		Type:              batchTypes[w.key.signal],
-		ID:                receipts.BatchID(w.key.signal, start),
-		Timestamp:         receipts.FormatTime(now),
-		Workspace:         w.workspace,
-		Period:            &receipts.Period{Start: receipts.FormatTime(start), End: receipts.FormatTime(start.Add(e.cfg.Interval))},
-		ServicesReporting: sortedKeys(w.services),
-		NodesReporting:    sortedKeys(w.nodes),
-		StoragePath:       storage,
-		ContentHash:       receipts.FormatHash(w.content.Sum(nil)),
-		MerkleRoot:        receipts.FormatHash(root),
-		LeafCount:         w.count,
-		Tags:              tags,
-	}
-	switch w.key.signal {
-	case receipts.SignalLogs:
-		lc := w.logCounts
-		r.LogCounts = &lc
-	case receipts.SignalMetrics:
-		r.MetricsCollected = w.count
-		r.MetricNames = uint64(len(w.metricNames))
-		r.DataPointTypes = w.pointTypes
-	case receipts.SignalTraces:
-		r.SpanCount = w.count
-		r.TraceCount = uint64(len(w.traceIDs))
-		r.ErrorSpans = w.errorSpans
-	}
-	if err := e.appendReceipts(s, r); err != nil {
-		return err
-	}
-	e.dropWindow(w)
-	e.tel.ReceiptWindowsSealed.Add(context.Background(), 1, metric.WithAttributes(attribute.String("type", r.Type)))
-	e.tel.ReceiptSealDuration.Record(context.Background(), time.Since(t0).Seconds())
-	return nil
 }
 
 // appendReceipts appends receipts to a scroll. A ROOT that could not be rewritten is logged, not retried: the
