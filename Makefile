@@ -62,10 +62,12 @@ test-reliability: build
 		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || rc=1; done; \
 	exit $$rc
 
-# Every shipped config must pass `tfocol validate`, with the environment a deployment would set.
+# Every shipped config must pass `tfocol validate`, with the environment a deployment would set; each overlay in
+# configs/overlays together with the gateway.
 validate: build
 	@set -e; set -a; . configs/validate.env; TFOCOL_CONFIG_DIR=$(CURDIR)/configs; set +a; for c in configs/*.yaml; do \
-		echo "validate $$c"; ./$(BIN) validate --config $$c; done
+		echo "validate $$c"; ./$(BIN) validate --config $$c; done; for o in configs/overlays/*.yaml; do \
+		echo "validate configs/gateway.yaml + $$o"; ./$(BIN) validate --config configs/gateway.yaml --config $$o; done
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); \

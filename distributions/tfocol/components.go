@@ -8,12 +8,16 @@ import (
 	healthcheckextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension"
 	pprofextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension"
 	filestorage "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
+	redactionprocessor "github.com/open-telemetry/opentelemetry-collector-contrib/processor/redactionprocessor"
+	tailsamplingprocessor "github.com/open-telemetry/opentelemetry-collector-contrib/processor/tailsamplingprocessor"
+	transformprocessor "github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor"
 	hostmetricsreceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/hostmetricsreceiver"
 	eventrouterconnector "github.com/tfocol/tfocol/components/connector/eventrouterconnector"
 	receiptexporter "github.com/tfocol/tfocol/components/exporter/receiptexporter"
 	tfologexporter "github.com/tfocol/tfocol/components/exporter/tfologexporter"
 	tfoauthextension "github.com/tfocol/tfocol/components/extension/tfoauthextension"
 	tfologextension "github.com/tfocol/tfocol/components/extension/tfologextension"
+	redactionstatsprocessor "github.com/tfocol/tfocol/components/processor/redactionstatsprocessor"
 	workspaceprocessor "github.com/tfocol/tfocol/components/processor/workspaceprocessor"
 	tfologreceiver "github.com/tfocol/tfocol/components/receiver/tfologreceiver"
 	"go.opentelemetry.io/collector/component"
@@ -110,15 +114,23 @@ func components() (otelcol.Factories, error) {
 	factories.Processors, err = otelcol.MakeFactoryMap[processor.Factory](
 		batchprocessor.NewFactory(),
 		memorylimiterprocessor.NewFactory(),
+		redactionprocessor.NewFactory(),
+		tailsamplingprocessor.NewFactory(),
+		transformprocessor.NewFactory(),
+		redactionstatsprocessor.NewFactory(),
 		workspaceprocessor.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
 	}
 	factories.ProcessorModules = makeModulesMap(factories.Processors, map[component.Type]string{
-		batchprocessor.NewFactory().Type():         "go.opentelemetry.io/collector/processor/batchprocessor v0.149.0",
-		memorylimiterprocessor.NewFactory().Type(): "go.opentelemetry.io/collector/processor/memorylimiterprocessor v0.149.0",
-		workspaceprocessor.NewFactory().Type():     "github.com/tfocol/tfocol v0.0.0",
+		batchprocessor.NewFactory().Type():          "go.opentelemetry.io/collector/processor/batchprocessor v0.149.0",
+		memorylimiterprocessor.NewFactory().Type():  "go.opentelemetry.io/collector/processor/memorylimiterprocessor v0.149.0",
+		redactionprocessor.NewFactory().Type():      "github.com/open-telemetry/opentelemetry-collector-contrib/processor/redactionprocessor v0.149.0",
+		tailsamplingprocessor.NewFactory().Type():   "github.com/open-telemetry/opentelemetry-collector-contrib/processor/tailsamplingprocessor v0.149.0",
+		transformprocessor.NewFactory().Type():      "github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor v0.149.0",
+		redactionstatsprocessor.NewFactory().Type(): "github.com/tfocol/tfocol v0.0.0",
+		workspaceprocessor.NewFactory().Type():      "github.com/tfocol/tfocol v0.0.0",
 	})
 
 	factories.Connectors, err = otelcol.MakeFactoryMap[connector.Factory](

@@ -153,6 +153,10 @@ type Options struct {
 	ReadyTimeout time.Duration
 	// NoHealthCheck: the config has no health_check, wait for the "Everything is ready" log line instead.
 	NoHealthCheck bool
+	// ShippedSampling (StartGateway only): keep the gateway's shipped trace sampling for the upstream (10 % of
+	// ordinary traces, 10 s decision wait). Without it StartGateway forwards every trace after a 500 ms
+	// decision wait, so that tests of other features see every span upstream.
+	ShippedSampling bool
 }
 
 // Collector is one running tfocol process.

@@ -156,7 +156,7 @@ func TestMergingAndDelivery(t *testing.T) {
 type consumerFunc func(context.Context, plog.Logs) error
 
 func (f consumerFunc) ConsumeLogs(ctx context.Context, ld plog.Logs) error { return f(ctx, ld) }
-func (consumerFunc) Capabilities() consumer.Capabilities                  { return consumer.Capabilities{} }
+func (consumerFunc) Capabilities() consumer.Capabilities                   { return consumer.Capabilities{} }
 
 // A held entry keeps the cursor from passing it: after a restart delivery starts again at the oldest held
 // entry (what the receipt exporter relies on for windows not yet sealed).
