@@ -19,6 +19,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/tfocol/tfocol/components/connector/eventrouterconnector"
 	"github.com/tfocol/tfocol/components/connector/eventrouterconnector/eventtest"
@@ -424,4 +426,22 @@ func TestPolicyRedactionWorkspaceOptIn(t *testing.T) {
 	assert.Equal(t, "10.1.2.3", ip.Str())
 	ip, _ = got["web-strict"].Attributes().Get("client.address")
 	assert.Equal(t, "****", ip.Str())
+}
+
+// tail_sampling has acknowledged the spans before the backend answers, so the exporter of kept traces queues
+// and retries: kept traces decided while the backend is down reach it once it is back.
+func TestPolicyKeptTracesSurviveBackendOutage(t *testing.T) {
+	gw := policyStart(t)
+	gw.Upstream.Intercept(func(e2etest.SinkRequest) error { return status.Error(codes.Unavailable, "backend down") })
+	td := ptrace.NewTraces()
+	for i := range 10 {
+		addTrace(td, policyTraceID("outage", i), "checkout", 3, true, 10*time.Millisecond)
+	}
+	require.NoError(t, e2etest.ExportGRPC(context.Background(), gw.GRPC(gw.Headers()), td))
+	time.Sleep(4 * time.Second) // decided (2 s) and refused by the backend at least once
+	require.Zero(t, gw.Upstream.SpanCount())
+	gw.Upstream.Intercept(nil)
+	e2etest.Eventually(t, 30*time.Second, func() bool { return gw.Upstream.SpanCount() >= 30 }, "kept traces reach the backend after the outage")
+	time.Sleep(time.Second)
+	assert.Equal(t, 30, gw.Upstream.SpanCount(), "each kept span once")
 }
