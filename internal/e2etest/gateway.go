@@ -21,7 +21,7 @@ const DefaultWorkspace = "8c5d7f4e-3b2a-4c1d-9e8f-7a6b5c4d3e2f"
 // StartGateway mints a key for DefaultWorkspace (all signals) into a new key file and starts the shipped
 // gateway config with its upstream exporter pointed at a new Sink. opts may add configs (overlays), env, args
 // or fixed ports; Configs[0] is always configs/gateway.yaml. Unless opts.ShippedSampling, every trace is
-// forwarded upstream (TFOCOL_SAMPLING_PERCENTAGE=100) after a short decision wait.
+// forwarded upstream after a short decision wait (see Options.ShippedSampling).
 func StartGateway(t testing.TB, opts Options) *Gateway {
 	t.Helper()
 	g := &Gateway{Upstream: NewSink(t), KeysFile: filepath.Join(t.TempDir(), "keys.yaml"), Workspace: DefaultWorkspace}
@@ -30,10 +30,6 @@ func StartGateway(t testing.TB, opts Options) *Gateway {
 	env := map[string]string{
 		"TFOCOL_UPSTREAM_ENDPOINT": g.Upstream.GRPCAddr,
 		"TFOCOL_KEYS_FILE":         g.KeysFile,
-	}
-	if !opts.ShippedSampling {
-		env["TFOCOL_SAMPLING_PERCENTAGE"] = "100"
-		env["TFOCOL_SAMPLING_DECISION_WAIT"] = "500ms"
 	}
 	for k, v := range opts.Env {
 		env[k] = v
