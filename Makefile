@@ -67,11 +67,12 @@ test-reliability: build
 	exit $$rc
 
 # Every shipped config must pass `tfocol validate`, with the environment a deployment would set. Overlays
-# (gateway-*.yaml, agent-*.yaml) are validated on top of their base config.
+# (gateway-*.yaml, agent-*.yaml, and configs/overlays/*.yaml for the gateway) are validated on top of their base.
 validate: build
 	@set -e; set -a; . configs/validate.env; TFOCOL_CONFIG_DIR=$(CURDIR)/configs; set +a; for c in configs/*.yaml; do \
 		case $$(basename $$c) in gateway-*) base="--config configs/gateway.yaml" ;; agent-*) base="--config configs/agent.yaml" ;; *) base= ;; esac; \
-		echo "validate $$base $$c"; ./$(BIN) validate $$base --config $$c; done
+		echo "validate $$base $$c"; ./$(BIN) validate $$base --config $$c; done; for o in configs/overlays/*.yaml; do \
+		echo "validate configs/gateway.yaml + $$o"; ./$(BIN) validate --config configs/gateway.yaml --config $$o; done
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); \
@@ -82,13 +83,16 @@ lint:
 # Side-by-side benchmark of the gateway and the stock pipelines stock, durable and durable-sync (~16 min;
 # BENCH_FLAGS=-quick for ~2 min). BENCH_GATEWAY: the gateway config to measure.
 BENCH_GATEWAY ?= configs/gateway.yaml
+# Every trace still goes through tail_sampling, but is forwarded, so the sink's count stays comparable with the
+# stock peers (docs/benchmarks.md, "Trace sampling and the bench"); BENCH_SAMPLING= measures the shipped rules.
+BENCH_SAMPLING ?= -gateway-env TFOCOL_SAMPLING_PERCENTAGE=100 -gateway-env TFOCOL_SAMPLING_DECISION_WAIT=1s
 bench: build
-	$(GO) run ./cmd/tfocol-bench -build=false -gateway $(BENCH_GATEWAY) $(BENCH_FLAGS)
+	$(GO) run ./cmd/tfocol-bench -build=false -gateway $(BENCH_GATEWAY) $(BENCH_SAMPLING) $(BENCH_FLAGS)
 
 # Workspace scaling of the gateway (not part of CI; ~5-10 min): docs/benchmarks.md.
 BENCH_WORKSPACES ?= 100,2000,10000
 bench-workspaces: build
-	$(GO) run ./cmd/tfocol-bench -build=false -gateway $(BENCH_GATEWAY) -workspaces $(BENCH_WORKSPACES) $(BENCH_FLAGS)
+	$(GO) run ./cmd/tfocol-bench -build=false -gateway $(BENCH_GATEWAY) $(BENCH_SAMPLING) -workspaces $(BENCH_WORKSPACES) $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin

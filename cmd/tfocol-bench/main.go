@@ -474,7 +474,7 @@ func (r *runner) runOne(p pipeline, mode string, sig signal, round int, profileT
 			pprofAddr = e2etest.FreeAddr(tb)
 			env["TFOCOL_BENCH_PPROF_ENDPOINT"] = pprofAddr
 		}
-		c := e2etest.Start(tb, e2etest.Options{Name: name, Configs: p.Configs, Env: env, Args: p.Args})
+		c := e2etest.Start(tb, e2etest.Options{Name: name, Configs: p.Configs, ShippedSampling: true, Env: env, Args: p.Args})
 		running.Store(c)
 		defer running.Store(nil)
 		pid := c.Pid()

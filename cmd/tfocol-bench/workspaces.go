@@ -191,7 +191,7 @@ func runWorkspaces(o options, gw *gatewayConfig, sink *countingSink, tmp string,
 		}
 		p.Env["TFOCOL_RECEIPT_INTERVAL"] = o.WS.Interval.String()
 		p.Env["TFOCOL_RECEIPT_GRACE"] = o.WS.Grace.String()
-		c := e2etest.Start(tb, e2etest.Options{Name: name, Configs: p.Configs, Env: p.Env, Args: p.Args})
+		c := e2etest.Start(tb, e2etest.Options{Name: name, Configs: p.Configs, ShippedSampling: true, Env: p.Env, Args: p.Args})
 		running.Store(c)
 		defer running.Store(nil)
 		pid := c.Pid()

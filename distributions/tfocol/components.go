@@ -8,8 +8,11 @@ import (
 	healthcheckextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension"
 	pprofextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension"
 	filestorage "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
+	redactionprocessor "github.com/open-telemetry/opentelemetry-collector-contrib/processor/redactionprocessor"
 	resourcedetectionprocessor "github.com/open-telemetry/opentelemetry-collector-contrib/processor/resourcedetectionprocessor"
 	resourceprocessor "github.com/open-telemetry/opentelemetry-collector-contrib/processor/resourceprocessor"
+	tailsamplingprocessor "github.com/open-telemetry/opentelemetry-collector-contrib/processor/tailsamplingprocessor"
+	transformprocessor "github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor"
 	filelogreceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/filelogreceiver"
 	hostmetricsreceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/hostmetricsreceiver"
 	eventrouterconnector "github.com/tfocol/tfocol/components/connector/eventrouterconnector"
@@ -17,6 +20,7 @@ import (
 	tfologexporter "github.com/tfocol/tfocol/components/exporter/tfologexporter"
 	tfoauthextension "github.com/tfocol/tfocol/components/extension/tfoauthextension"
 	tfologextension "github.com/tfocol/tfocol/components/extension/tfologextension"
+	redactionstatsprocessor "github.com/tfocol/tfocol/components/processor/redactionstatsprocessor"
 	workspaceprocessor "github.com/tfocol/tfocol/components/processor/workspaceprocessor"
 	heartbeatreceiver "github.com/tfocol/tfocol/components/receiver/heartbeatreceiver"
 	tfologreceiver "github.com/tfocol/tfocol/components/receiver/tfologreceiver"
@@ -120,6 +124,10 @@ func components() (otelcol.Factories, error) {
 		memorylimiterprocessor.NewFactory(),
 		resourcedetectionprocessor.NewFactory(),
 		resourceprocessor.NewFactory(),
+		redactionprocessor.NewFactory(),
+		tailsamplingprocessor.NewFactory(),
+		transformprocessor.NewFactory(),
+		redactionstatsprocessor.NewFactory(),
 		workspaceprocessor.NewFactory(),
 	)
 	if err != nil {
@@ -130,6 +138,10 @@ func components() (otelcol.Factories, error) {
 		memorylimiterprocessor.NewFactory().Type():     "go.opentelemetry.io/collector/processor/memorylimiterprocessor v0.149.0",
 		resourcedetectionprocessor.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/processor/resourcedetectionprocessor v0.149.0",
 		resourceprocessor.NewFactory().Type():          "github.com/open-telemetry/opentelemetry-collector-contrib/processor/resourceprocessor v0.149.0",
+		redactionprocessor.NewFactory().Type():         "github.com/open-telemetry/opentelemetry-collector-contrib/processor/redactionprocessor v0.149.0",
+		tailsamplingprocessor.NewFactory().Type():      "github.com/open-telemetry/opentelemetry-collector-contrib/processor/tailsamplingprocessor v0.149.0",
+		transformprocessor.NewFactory().Type():         "github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor v0.149.0",
+		redactionstatsprocessor.NewFactory().Type():    "github.com/tfocol/tfocol v0.0.0",
 		workspaceprocessor.NewFactory().Type():         "github.com/tfocol/tfocol v0.0.0",
 	})
 

@@ -153,6 +153,11 @@ type Options struct {
 	ReadyTimeout time.Duration
 	// NoHealthCheck: the config has no health_check, wait for the "Everything is ready" log line instead.
 	NoHealthCheck bool
+	// ShippedSampling: keep the gateway's shipped trace sampling for the upstream (10 % of ordinary traces,
+	// 10 s decision wait). Without it the collector runs with TFOCOL_SAMPLING_PERCENTAGE=100 and
+	// TFOCOL_SAMPLING_DECISION_WAIT=500ms (unless Env sets them), so that tests of other features see every
+	// span upstream, soon; configs that do not sample ignore both.
+	ShippedSampling bool
 }
 
 // Collector is one running tfocol process.
@@ -213,6 +218,9 @@ func (c *Collector) Command() (args []string, env []string) {
 		env = append(env, k+"="+v)
 	}
 	env = append(env, "TFOCOL_DATA_DIR="+c.DataDir, "TFOCOL_CONFIG_DIR="+filepath.Join(root, "configs"))
+	if !c.opts.ShippedSampling {
+		env = append(env, "TFOCOL_SAMPLING_PERCENTAGE=100", "TFOCOL_SAMPLING_DECISION_WAIT=500ms")
+	}
 	for k, v := range c.opts.Env {
 		env = append(env, k+"="+v)
 	}

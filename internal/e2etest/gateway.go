@@ -20,7 +20,8 @@ const DefaultWorkspace = "8c5d7f4e-3b2a-4c1d-9e8f-7a6b5c4d3e2f"
 
 // StartGateway mints a key for DefaultWorkspace (all signals) into a new key file and starts the shipped
 // gateway config with its upstream exporter pointed at a new Sink. opts may add configs (overlays), env, args
-// or fixed ports; Configs[0] is always configs/gateway.yaml.
+// or fixed ports; Configs[0] is always configs/gateway.yaml. Unless opts.ShippedSampling, every trace is
+// forwarded upstream after a short decision wait (see Options.ShippedSampling).
 func StartGateway(t testing.TB, opts Options) *Gateway {
 	t.Helper()
 	g := &Gateway{Upstream: NewSink(t), KeysFile: filepath.Join(t.TempDir(), "keys.yaml"), Workspace: DefaultWorkspace}
