@@ -311,3 +311,41 @@ func TestSigtermUnderLoad(t *testing.T) {
 		}
 	}
 }
+
+// TestLogCorruptionInKeySidecar: once every consumer has passed a segment it is deleted and the Idempotency-Keys
+// of its requests are kept in a sidecar (<seq>.keys) for key_retention. A damaged sidecar must not be silent:
+// `tfocol log check` and the gateway's start report it (it costs only the deduplication of the keys in it), and
+// nothing else is lost — the gateway starts and keeps accepting and forwarding.
+func TestLogCorruptionInKeySidecar(t *testing.T) {
+	gw := e2etest.StartGateway(t, e2etest.Options{
+		Configs: []string{fastReceiptsOverlay},
+		Env:     map[string]string{"TFOCOL_RECEIPT_INTERVAL": "1s"},
+		Args:    []string{"--set=extensions::tfo_log::segment_size=1048576"},
+	})
+	const nBatches, per = 60, 600
+	for i := range nBatches {
+		b := &slowBatch{tag: fmt.Sprintf("k-%03d", i), records: per}
+		require.Equal(t, "HTTP 200", b.send(gw))
+	}
+	var sidecars []string
+	e2etest.Eventually(t, 60*time.Second, func() bool {
+		sidecars, _ = filepath.Glob(filepath.Join(gw.DataDir, "log", "*.keys"))
+		return gw.Upstream.LogRecordCount() >= nBatches*per && len(sidecars) > 0
+	}, "segments reclaimed into key sidecars once every consumer passed them (upstream has %d)", gw.Upstream.LogRecordCount())
+	gw.Stop()
+	st, err := os.Stat(sidecars[0])
+	require.NoError(t, err)
+	flipByte(t, sidecars[0], st.Size()/2)
+
+	out, code := logCLI(t, "check", "--dir", filepath.Join(gw.DataDir, "log"))
+	require.Equal(t, 1, code, "check must report the damaged sidecar:\n%s", out)
+	assert.Contains(t, out, "KEY INDEX DAMAGED")
+	assert.Contains(t, out, filepath.Base(sidecars[0]))
+
+	gw.Restart(t)
+	assert.Contains(t, gw.Logs(), "key sidecar damaged")
+	b := &slowBatch{tag: "after", records: 10}
+	require.Equal(t, "HTTP 200", b.send(gw))
+	e2etest.Eventually(t, 20*time.Second, func() bool { return gw.Upstream.LogRecordCount() >= nBatches*per+10 },
+		"the gateway keeps forwarding after reporting the damage")
+}
