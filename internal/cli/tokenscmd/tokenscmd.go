@@ -234,15 +234,11 @@ func issueCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			unlock, err := tokenfile.Lock(state)
+			st, unlock, err := lockedState(state, tokenfile.LoadOrEmpty)
 			if err != nil {
 				return err
 			}
 			defer unlock()
-			st, err := tokenfile.LoadOrEmpty(state)
-			if err != nil {
-				return err
-			}
 			id, err := tokenfile.NewID()
 			if err != nil {
 				return err
@@ -318,15 +314,11 @@ func rotateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			unlock, err := tokenfile.Lock(state)
+			st, unlock, err := lockedState(state, tokenfile.Load)
 			if err != nil {
 				return err
 			}
 			defer unlock()
-			st, err := tokenfile.Load(state)
-			if err != nil {
-				return err
-			}
 			raw, err := os.ReadFile(tokenFile)
 			if err != nil {
 				return err
@@ -474,15 +466,11 @@ func revokeCmd() *cobra.Command {
 			if err := required("state", state, EnvState); err != nil {
 				return err
 			}
-			unlock, err := tokenfile.Lock(state)
+			st, unlock, err := lockedState(state, tokenfile.Load)
 			if err != nil {
 				return err
 			}
 			defer unlock()
-			st, err := tokenfile.Load(state)
-			if err != nil {
-				return err
-			}
 			t, ok := st.Find(args[0])
 			if !ok {
 				return fmt.Errorf("no token %q in %s", args[0], state)
@@ -530,4 +518,19 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// lockedState takes the state file's lock (edits by concurrent `tfocol tokens` runs are serialised, as for the
+// keys file) and loads it; the caller releases the lock when its edit is saved.
+func lockedState(path string, load func(string) (*tokenfile.State, error)) (*tokenfile.State, func(), error) {
+	unlock, err := tokenfile.Lock(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := load(path)
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return st, unlock, nil
 }
