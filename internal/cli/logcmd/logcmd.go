@@ -96,53 +96,48 @@ func printReport(w io.Writer, dir string, rep *durablelog.Report, asJSON bool) e
 }
 
 func checkCmd() *cobra.Command {
+	return reportCmd("check", "Scan a durable log without changing it (exit 0 clean, 1 damaged or torn, 2 error)",
+		durablelog.Check, func(dir string, rep *durablelog.Report) error {
+			if !rep.Clean() {
+				return &ExitError{Code: 1, Err: fmt.Errorf("%s is damaged; run `tfocol log repair --dir %s` to salvage", dir, dir)}
+			}
+			return nil
+		})
+}
+
+func repairCmd() *cobra.Command {
+	return reportCmd("repair", "Salvage every intact entry: cut a torn tail, rewrite damaged segments, move damaged bytes to DIR/damaged/",
+		func(dir string) (*durablelog.Report, error) {
+			rep, err := durablelog.Repair(dir)
+			if errors.Is(err, durablelog.ErrLocked) {
+				err = fmt.Errorf("%w (stop the gateway first)", err)
+			}
+			return rep, err
+		}, func(string, *durablelog.Report) error { return nil })
+}
+
+// reportCmd is a command that runs op on --dir, prints its report (text or --json), then returns verdict's answer.
+func reportCmd(use, short string, op func(dir string) (*durablelog.Report, error),
+	verdict func(dir string, rep *durablelog.Report) error,
+) *cobra.Command {
 	var dir string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "check",
-		Short: "Scan a durable log without changing it (exit 0 clean, 1 damaged or torn, 2 error)",
+		Use:   use,
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := requireDir(dir); err != nil {
 				return err
 			}
-			rep, err := durablelog.Check(dir)
+			rep, err := op(dir)
 			if err != nil {
 				return usage(err)
 			}
 			if err := printReport(cmd.OutOrStdout(), dir, rep, asJSON); err != nil {
 				return usage(err)
 			}
-			if !rep.Clean() {
-				return &ExitError{Code: 1, Err: fmt.Errorf("%s is damaged; run `tfocol log repair --dir %s` to salvage", dir, dir)}
-			}
-			return nil
-		},
-	}
-	cmd.Flags().StringVar(&dir, "dir", "", "log directory")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
-	return cmd
-}
-
-func repairCmd() *cobra.Command {
-	var dir string
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "repair",
-		Short: "Salvage every intact entry: cut a torn tail, rewrite damaged segments, move damaged bytes to DIR/damaged/",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := requireDir(dir); err != nil {
-				return err
-			}
-			rep, err := durablelog.Repair(dir)
-			if err != nil {
-				if errors.Is(err, durablelog.ErrLocked) {
-					err = fmt.Errorf("%w (stop the gateway first)", err)
-				}
-				return usage(err)
-			}
-			return printReport(cmd.OutOrStdout(), dir, rep, asJSON)
+			return verdict(dir, rep)
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "log directory")
