@@ -38,8 +38,13 @@ func leavesOfLogs(t *testing.T, recs []logRec) [][]byte {
 			lr.SetEventName("BackupFailure")
 		}
 	}
+	return leavesOf(t, func(fn func(receipts.Record) error) error { return receipts.EncodeLogs(ld, "tfo.workspace.id", fn) })
+}
+
+// leavesOf collects the leaves an Encode* function produces.
+func leavesOf(t *testing.T, encode func(func(receipts.Record) error) error) [][]byte {
 	var leaves [][]byte
-	require.NoError(t, receipts.EncodeLogs(ld, "tfo.workspace.id", func(r receipts.Record) error {
+	require.NoError(t, encode(func(r receipts.Record) error {
 		leaves = append(leaves, r.Leaf)
 		return nil
 	}))
@@ -72,12 +77,7 @@ func leavesOfMetrics(t *testing.T, pts []point) [][]byte {
 		dp.SetDoubleValue(p.value)
 		dp.Attributes().PutStr("cpu", "total")
 	}
-	var leaves [][]byte
-	require.NoError(t, receipts.EncodeMetrics(md, "tfo.workspace.id", func(r receipts.Record) error {
-		leaves = append(leaves, r.Leaf)
-		return nil
-	}))
-	return leaves
+	return leavesOf(t, func(fn func(receipts.Record) error) error { return receipts.EncodeMetrics(md, "tfo.workspace.id", fn) })
 }
 
 // correlateFixture seals the hour 14:00–15:00 of workspace ws-1 (real batch files) plus receipts before and

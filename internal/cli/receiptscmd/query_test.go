@@ -33,7 +33,7 @@ func appendReceipts(t *testing.T, exporterDir, instance, workspace string, rs ..
 
 func logBatch(start time.Time, errors uint64, nodes ...string) *receipts.Receipt {
 	return &receipts.Receipt{Type: receipts.TypeLogBatch, ID: receipts.BatchID("logs", start), Timestamp: receipts.FormatTime(start.Add(time.Hour)),
-		Period: &receipts.Period{Start: receipts.FormatTime(start), End: receipts.FormatTime(start.Add(time.Hour))},
+		Period:    &receipts.Period{Start: receipts.FormatTime(start), End: receipts.FormatTime(start.Add(time.Hour))},
 		LogCounts: &receipts.LogCounts{Info: 20, Error: errors}, ServicesReporting: []string{"guardian"}, NodesReporting: nodes,
 		StoragePath: receipts.BatchPath("logs", start, time.Hour), LeafCount: 20 + errors}
 }

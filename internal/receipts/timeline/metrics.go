@@ -53,27 +53,19 @@ func (b *builder) wantMetric(name string) bool {
 
 // metrics folds the data points of a metric snapshot that fall in the range into their series' extremes.
 func (b *builder) metrics(m query.Match) {
-	var um pmetric.ProtoUnmarshaler
-	for i, leaf := range b.leaves(m) {
-		md, err := um.UnmarshalMetrics(leaf)
-		if err != nil || md.ResourceMetrics().Len() != 1 || md.ResourceMetrics().At(0).ScopeMetrics().Len() != 1 ||
-			md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().Len() != 1 {
-			b.warn("%s: %s record %d is not a one-point OTLP metrics request; skipped (verify the scroll)", m.Scroll.Dir, m.Receipt.StoragePath, i)
-			continue
-		}
-		rm := md.ResourceMetrics().At(0)
+	eachRecord(b, m, "data point", decodeMetric, func(i int, _ []byte, rm pmetric.ResourceMetrics) {
 		metric := rm.ScopeMetrics().At(0).Metrics().At(0)
 		if !b.wantMetric(metric.Name()) {
-			continue
+			return
 		}
 		service, node := resourceNames(rm.Resource().Attributes())
 		if !b.keeps(service, node) {
-			continue
+			return
 		}
 		lo, hi, attrs, ts, ok := pointRange(metric)
 		t := ts.AsTime().UTC()
 		if !ok || !b.inRange(t) {
-			continue
+			return
 		}
 		key := seriesKey{metric.Name(), service, node, attrString(attrs)}
 		s := b.series[key]
@@ -88,7 +80,18 @@ func (b *builder) metrics(m query.Match) {
 		if hi > s.hi.value || (hi == s.hi.value && t.Before(s.hi.t)) {
 			s.hi = point{hi, t, m, i}
 		}
+	})
+}
+
+// decodeMetric reads a metric leaf: one resource with one scope with one metric (of one point).
+func decodeMetric(leaf []byte) (pmetric.ResourceMetrics, bool) {
+	md, err := (&pmetric.ProtoUnmarshaler{}).UnmarshalMetrics(leaf)
+	ok := err == nil && md.ResourceMetrics().Len() == 1 && md.ResourceMetrics().At(0).ScopeMetrics().Len() == 1 &&
+		md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().Len() == 1
+	if !ok {
+		return pmetric.ResourceMetrics{}, false
 	}
+	return md.ResourceMetrics().At(0), true
 }
 
 // pointRange is the lowest and highest value one data point shows: its value for gauges and sums, its min and

@@ -145,14 +145,22 @@ func windowText(r *receipts.Receipt) string {
 	}
 }
 
-// leaves reads a receipt's batch file; a file that cannot be read is a note, not the end of the timeline.
-func (b *builder) leaves(m query.Match) [][]byte {
+// eachRecord hands fn every record of m's batch file that decode accepts. A batch file that cannot be read,
+// or a leaf that is not a one-record OTLP request, is a note, not the end of the timeline.
+func eachRecord[T any](b *builder, m query.Match, what string, decode func([]byte) (T, bool), fn func(i int, leaf []byte, rec T)) {
 	leaves, err := receipts.ReceiptLeaves(m.Scroll.Dir, m.Receipt)
 	if err != nil {
 		b.warn("%s: %s (receipt %s): %v; its records are left out", m.Scroll.Dir, m.Receipt.StoragePath, m.Receipt.ID, err)
-		return nil
+		return
 	}
-	return leaves
+	for i, leaf := range leaves {
+		rec, ok := decode(leaf)
+		if !ok {
+			b.warn("%s: %s record %d is not a one-%s OTLP request; skipped (verify the scroll)", m.Scroll.Dir, m.Receipt.StoragePath, i, what)
+			continue
+		}
+		fn(i, leaf, rec)
+	}
 }
 
 func (b *builder) inRange(t time.Time) bool {
