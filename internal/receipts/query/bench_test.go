@@ -111,6 +111,8 @@ func BenchmarkQueryYear(b *testing.B) {
 		{"node", Filter{Nodes: []string{"brick-05"}}},
 		{"expr_log_errors", Filter{Types: types(receipts.TypeLogBatch), Expr: mustExpr(`log_counts.error > 0`)}},
 		{"expr_any_type", Filter{Expr: mustExpr(`duration_ms > 5000 || log_counts.error > 3`)}},
+		// What correlate --window 15m reads before it opens any batch file.
+		{"correlate_15m", Filter{From: yearStart.AddDate(0, 6, 0).Add(-15 * time.Minute), To: yearStart.AddDate(0, 6, 0).Add(15 * time.Minute), Overlap: true}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			var n int

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 
@@ -102,14 +103,17 @@ func scanScroll(s *Scroll, opts *Options, ev *Evaluator) ([]Match, error) {
 	defer f.Close()
 	var out []Match
 	selective := opts.Filter.selective()
+	var sk skimmer
 	err = eachLine(f, func(n int, line []byte) error {
 		// A selective filter first looks at a skim of the line; only lines it keeps are decoded whole.
 		if selective {
 			if !gjson.ValidBytes(line) {
 				return fmt.Errorf("%s line %d: %w", path, n, invalidLine(line))
 			}
-			doc := gjson.ParseBytes(line)
-			lite := skim(doc, &opts.Filter)
+			// The skim and the expression only look at the line while it is in the read buffer, so it is
+			// read in place (no copy per line); what a match keeps comes from the strict parse below.
+			doc := gjson.Parse(unsafe.String(unsafe.SliceData(line), len(line)))
+			lite := sk.skim(doc, &opts.Filter)
 			if !opts.Filter.matches(*s, lite, Time(lite)) {
 				return nil
 			}

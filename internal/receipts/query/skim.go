@@ -8,8 +8,10 @@ import (
 
 // skim takes the fields a Filter looks at from a validated receipt line in one pass, without decoding the rest,
 // so lines the filter drops cost a scan instead of a full decode. Lists are taken only when f matches on them.
-func skim(doc gjson.Result, f *Filter) *receipts.Receipt {
-	var r receipts.Receipt
+// It fills s.lite, reused from line to line.
+func (s *skimmer) skim(doc gjson.Result, f *Filter) *receipts.Receipt {
+	s.lite = receipts.Receipt{}
+	r := &s.lite
 	doc.ForEach(func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "type":
@@ -19,7 +21,8 @@ func skim(doc gjson.Result, f *Filter) *receipts.Receipt {
 		case "workspace":
 			r.Workspace = v.String()
 		case "period":
-			r.Period = &receipts.Period{Start: v.Get("start").String(), End: v.Get("end").String()}
+			s.period = receipts.Period{Start: v.Get("start").String(), End: v.Get("end").String()}
+			r.Period = &s.period
 		case "event_time":
 			r.EventTime = v.String()
 		case "node":
@@ -37,7 +40,14 @@ func skim(doc gjson.Result, f *Filter) *receipts.Receipt {
 		}
 		return true
 	})
-	return &r
+	return r
+}
+
+// skimmer holds one scan's scratch receipt. Strings in it may point into the line being read: nothing taken
+// from it outlives the line.
+type skimmer struct {
+	lite   receipts.Receipt
+	period receipts.Period
 }
 
 func stringList(v gjson.Result) []string {
