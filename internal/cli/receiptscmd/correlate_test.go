@@ -161,8 +161,8 @@ func TestCorrelateTimeline(t *testing.T) {
 		"14:30 metric brick-02 memory_percent{cpu=total} = 62 (2 points, constant)",
 		"14:30 trace trace aa treasury_settlement completed (2345 ms, ok, 4 spans, 0 with errors)",
 		"14:32 metric brick-02 cpu_percent{cpu=total} max 87.3 (3 points; min 12 at 2025-12-06T14:21:00Z)",
-		"14:33 metric brick-02 latency max 900 (1 points; min 5 at 2025-12-06T14:33:00Z)",
-		"14:33 metric brick-02 latency min 5 (1 points; max 900 at 2025-12-06T14:33:00Z)",
+		"14:33 metric brick-02 latency max 900 (1 point; min 5 at 2025-12-06T14:33:00Z)",
+		"14:33 metric brick-02 latency min 5 (1 point; max 900 at 2025-12-06T14:33:00Z)",
 		"14:35 alert BackupFailure fired (ERROR) on guardian@brick-02",
 		"14:40 log FATAL guardian@brick-01: processing backlog",
 	}, summary(events), "the alert's record is listed once, as the alert")
@@ -187,7 +187,7 @@ func TestCorrelateTimeline(t *testing.T) {
 		"14:00 window logs 2025-12-06T14:00:00Z – 2025-12-06T15:00:00Z: 6 records, 3 error, 1 fatal, 1 warn",
 		"14:00 window metrics 2025-12-06T14:00:00Z – 2025-12-06T15:00:00Z: 7 data points of 3 metrics",
 		"14:30 trace trace aa treasury_settlement completed (2345 ms, ok, 4 spans, 0 with errors)",
-		"14:32 metric brick-02 cpu_percent{cpu=total} = 87.3 (1 points, constant)",
+		"14:32 metric brick-02 cpu_percent{cpu=total} = 87.3 (1 point, constant)",
 	}, summary(events))
 
 	// A window reaching into the next hour reads its log batch, whose file is gone: a note, not a failure.
@@ -197,7 +197,7 @@ func TestCorrelateTimeline(t *testing.T) {
 		"14:00 window logs 2025-12-06T14:00:00Z – 2025-12-06T15:00:00Z: 6 records, 3 error, 1 fatal, 1 warn",
 		"14:00 window metrics 2025-12-06T14:00:00Z – 2025-12-06T15:00:00Z: 7 data points of 3 metrics",
 		"15:00 window logs 2025-12-06T15:00:00Z – 2025-12-06T16:00:00Z: 25 records, 5 error, 0 fatal, 0 warn",
-		"15:10 trace trace bb treasury_settlement completed (100 ms, error, 4 spans, 0 with errors)",
+		"15:10 trace trace bb treasury_settlement completed (100 ms, error, 4 spans, 1 with errors)",
 	}, summary(events), "no record of 14:00–15:00 falls in 14:55–15:15")
 
 	out, err := run(t, "correlate", "--dir", dir, "--timestamp", "2025-12-06T14:35:00Z")

@@ -39,7 +39,11 @@ func logBatch(start time.Time, errors uint64, nodes ...string) *receipts.Receipt
 }
 
 func traceDone(end time.Time, id string, ms int64, status string) *receipts.Receipt {
-	return &receipts.Receipt{Type: receipts.TypeTraceComplete, ID: "trace-" + id, Timestamp: receipts.FormatTime(end.Add(time.Minute)),
+	var errorSpans uint64
+	if status == "error" {
+		errorSpans = 1
+	}
+	return &receipts.Receipt{ErrorSpans: errorSpans, Type: receipts.TypeTraceComplete, ID: "trace-" + id, Timestamp: receipts.FormatTime(end.Add(time.Minute)),
 		TraceID: id, Name: "treasury_settlement", DurationMs: ms, Status: status, SpanCount: 4, EventTime: receipts.FormatTime(end),
 		ServicesReporting: []string{"portal", "treasury"}, NodesReporting: []string{"brick-01"}, StoragePath: receipts.TracePath(id, end), LeafCount: 4}
 }
@@ -146,7 +150,7 @@ func TestQueryTableAndCSV(t *testing.T) {
 	require.Equal(t, [][]string{
 		{"2025-12-06T14:20:00Z", "gw-1", "ws-1", "1", "obs_trace_complete", "trace-aa", "4", "0", "1200", "ok", "treasury_settlement", "portal,treasury", "brick-01"},
 		{"2025-12-06T14:30:00Z", "gw-2", "ws-1", "1", "obs_trace_complete", "trace-cc", "4", "0", "5001", "ok", "treasury_settlement", "portal,treasury", "brick-01"},
-		{"2025-12-06T15:20:00Z", "gw-1", "ws-1", "3", "obs_trace_complete", "trace-bb", "4", "0", "6400", "error", "treasury_settlement", "portal,treasury", "brick-01"},
+		{"2025-12-06T15:20:00Z", "gw-1", "ws-1", "3", "obs_trace_complete", "trace-bb", "4", "1", "6400", "error", "treasury_settlement", "portal,treasury", "brick-01"},
 	}, rows[1:])
 
 	out, err = run(t, "query", "--dir", gw1, "--type", "log_batch")

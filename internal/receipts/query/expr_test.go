@@ -63,6 +63,25 @@ func TestExprSeedExamples(t *testing.T) {
 	}
 }
 
+// The examples of docs/receipts-cli.md compile and evaluate over receipts of every type.
+func TestExprDocExamples(t *testing.T) {
+	for _, src := range []string{
+		`log_counts.error > 0`, `duration_ms > 5000`, `status != ok`, `log_counts.error + log_counts.fatal >= 10`,
+		`"treasury" in services_reporting && error_spans > 0`, `name in [BackupFailure, PipelineFailure]`,
+		`name matches "^treasury_" and duration_ms > 2000`, `any(nodes_reporting, # startsWith "brick-0")`,
+		`len(services_reporting) > 3`, `data_point_types.histogram > 0`, `overall_status != 'healthy'`,
+		`event_time >= "2025-12-06T14:00:00Z"`, `node == "brick-02"`, `status == nil`, `trace_id != nil`, `$env.node == "brick-02"`,
+	} {
+		if src == `overall_status != 'healthy'` {
+			_, err := CompileExpr(src)
+			require.ErrorContains(t, err, `unknown field "overall_status"`, "the seed's SLO field is no receipt field")
+			continue
+		}
+		eval(t, src, logLine, traceLine, okTrace, alertLine)
+	}
+	require.Equal(t, []bool{false, true, false, false}, eval(t, `name matches "^treasury_" and duration_ms > 2000`, logLine, traceLine, okTrace, alertLine))
+}
+
 func TestExprErrors(t *testing.T) {
 	for _, src := range []string{
 		`statsu != "ok"`, // typo in a field name

@@ -145,14 +145,21 @@ func (b *builder) extremes() []Event {
 		}
 		w := where(key.service, key.node)
 		if s.lo.value == s.hi.value {
-			out = append(out, mk(s.lo, "constant", fmt.Sprintf("%s %s = %s (%d points, constant)", w, name, num(s.lo.value), s.n)))
+			out = append(out, mk(s.lo, "constant", fmt.Sprintf("%s %s = %s (%s, constant)", w, name, num(s.lo.value), pointCount(s.n))))
 			continue
 		}
 		out = append(out,
-			mk(s.hi, "max", fmt.Sprintf("%s %s max %s (%d points; min %s at %s)", w, name, num(s.hi.value), s.n, num(s.lo.value), s.lo.t.Format(time.RFC3339Nano))),
-			mk(s.lo, "min", fmt.Sprintf("%s %s min %s (%d points; max %s at %s)", w, name, num(s.lo.value), s.n, num(s.hi.value), s.hi.t.Format(time.RFC3339Nano))))
+			mk(s.hi, "max", fmt.Sprintf("%s %s max %s (%s; min %s at %s)", w, name, num(s.hi.value), pointCount(s.n), num(s.lo.value), s.lo.t.Format(time.RFC3339Nano))),
+			mk(s.lo, "min", fmt.Sprintf("%s %s min %s (%s; max %s at %s)", w, name, num(s.lo.value), pointCount(s.n), num(s.hi.value), s.hi.t.Format(time.RFC3339Nano))))
 	}
 	return out
+}
+
+func pointCount(n int) string {
+	if n == 1 {
+		return "1 point"
+	}
+	return strconv.Itoa(n) + " points"
 }
 
 func num(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
