@@ -7,6 +7,7 @@ import (
 	"math"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -118,15 +119,7 @@ func sloDefs(cfgs []SLOConfig) []sloDef {
 		out = append(out, sloDef{id: "slo:" + s.Name, workspace: s.Workspace, window: int64(w / time.Second), target: target, atRisk: atRisk,
 			ind: receipts.SLOIndicator{Service: s.Service, Kind: s.Kind, ThresholdMs: s.ThresholdMs}})
 	}
-	slices.SortFunc(out, func(a, b sloDef) int {
-		switch {
-		case a.id < b.id:
-			return -1
-		case a.id > b.id:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b sloDef) int { return strings.Compare(a.id, b.id) })
 	return out
 }
 
@@ -154,6 +147,9 @@ func maxWindow(slos []sloDef) int64 {
 // scroll has at least one trace batch inside the longest window ending at D. Boundaries without such a batch
 // are skipped.
 func (e *engine) emitSLOReports(h *history, present, now time.Time, openTrace map[string]int64) {
+	if present.Before(time.Unix(h.nextReport, 0).Add(e.grace)) {
+		return // the common case at a tick: nothing due
+	}
 	slos := e.derived.slosFor(h.workspace)
 	if len(slos) == 0 {
 		return
