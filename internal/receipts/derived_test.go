@@ -97,7 +97,9 @@ type derivedScroll struct {
 
 var derivedBase = time.Date(2025, 12, 6, 0, 0, 0, 0, time.UTC)
 
-func newDerivedScroll(t *testing.T) *derivedScroll { return newDerivedScrollIn(t, filepath.Join(t.TempDir(), "ws")) }
+func newDerivedScroll(t *testing.T) *derivedScroll {
+	return newDerivedScrollIn(t, filepath.Join(t.TempDir(), "ws"))
+}
 
 func newDerivedScrollIn(t *testing.T, dir string) *derivedScroll {
 	s, _, err := OpenScroll(dir, DefaultOriginPrefix+"/ws", nil)
