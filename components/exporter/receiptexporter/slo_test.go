@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 	"time"
 
@@ -201,8 +202,8 @@ func TestSLOReportsExactlyOnceAcrossCrash(t *testing.T) {
 		require.NoError(t, e.shutdown(context.Background()))
 		return sloReports(t, filepath.Join(dir, "ws"))
 	}()
-	for _, dropCache := range []bool{false, true} {
-		t.Run(map[bool]string{false: "cache", true: "no_cache"}[dropCache], func(t *testing.T) {
+	for _, cacheCase := range []string{"cache", "no_cache", "stale_cache"} {
+		t.Run(cacheCase, func(t *testing.T) {
 			dir := t.TempDir()
 			clock := &fakeClock{now: base}
 			lg := newTestLog(clock)
@@ -219,8 +220,18 @@ func TestSLOReportsExactlyOnceAcrossCrash(t *testing.T) {
 			} else {
 				from = lg.last() + 1
 			}
-			if dropCache {
+			switch cacheCase {
+			case "no_cache":
 				require.NoError(t, os.RemoveAll(filepath.Join(dir, derivedDir)))
+			case "stale_cache":
+				// Entries that do not name the batch's receipt line are not trusted (here: wrong counts).
+				path := filepath.Join(dir, derivedDir, "ws.jsonl")
+				raw, err := os.ReadFile(path)
+				require.NoError(t, err)
+				stale := regexp.MustCompile(`"lh":"[0-9a-f]{8}`).ReplaceAll(raw, []byte(`"lh":"00000000`))
+				stale = regexp.MustCompile(`"g":[0-9]+`).ReplaceAll(stale, []byte(`"g":999`))
+				require.NotEqual(t, raw, stale)
+				require.NoError(t, os.WriteFile(path, stale, 0o644))
 			}
 			e = startExporter(t, sloConfig(dir), clock)
 			// The receiver delivers again from its cursor; a replay from the very start is harmless too.
@@ -272,4 +283,32 @@ func TestBatchFactsFromWindowEqualFactsFromFile(t *testing.T) {
 		require.Contains(t, cache, r.ID)
 		require.Equal(t, f, cache[r.ID].Facts, r.ID)
 	}
+}
+
+// An objective added between runs is counted over its whole window, including batches sealed before it existed
+// (their facts are counted again from the batch files: the cache does not count it).
+func TestSLOAddedBetweenRunsCountsEarlierBatches(t *testing.T) {
+	dir := t.TempDir()
+	clock := &fakeClock{now: base}
+	lg := newTestLog(clock)
+	cfg := sloConfig(dir)
+	cfg.SLOs = cfg.SLOs[:1] // availability only
+	e := startExporter(t, cfg, clock)
+	feedSLOWindows(t, e, lg, clock)
+	clock.Set(base.Add(3*time.Minute + 10*time.Second))
+	require.Eventually(t, func() bool { return len(sloReports(t, filepath.Join(dir, "ws"))) == 1 }, 10*time.Second, 10*time.Millisecond)
+	require.NoError(t, e.shutdown(context.Background()))
+	require.Len(t, sloReports(t, filepath.Join(dir, "ws"))[0].SLOs, 1)
+
+	lg.restart()
+	e = startExporter(t, sloConfig(dir), clock)
+	require.NoError(t, lg.redeliver(e, 1))
+	clock.Set(base.Add(6*time.Minute + 10*time.Second))
+	require.Eventually(t, func() bool { return len(sloReports(t, filepath.Join(dir, "ws"))) == 3 }, 10*time.Second, 10*time.Millisecond)
+	require.NoError(t, e.shutdown(context.Background()))
+	r := sloReports(t, filepath.Join(dir, "ws"))[1]
+	require.Equal(t, "slo-report-2025-12-06T14:04:00Z", r.ID)
+	lat := findSLO(t, r, "slo:anchor-latency")
+	require.Equal(t, [3]uint64{18, 7, 3}, [3]uint64{lat.Good, lat.Bad, lat.Batches}, "the 14:00 and 14:01 batches were sealed before the objective existed")
+	verifyAll(t, dir)
 }
