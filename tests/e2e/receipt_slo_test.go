@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"path/filepath"
@@ -92,6 +93,11 @@ func TestReceiptSLOReportAndAnomalyFromOTLPTraces(t *testing.T) {
 		}
 		if i == killAfter {
 			// Some windows and an SLO report are sealed; the current window is not.
+			scroll := filepath.Join(gw.DataDir, "receipts", receipts.WorkspaceDir(gw.Workspace))
+			e2etest.Eventually(t, 10*time.Second, func() bool {
+				lines, _ := receipts.ScrollLines(scroll)
+				return strings.Contains(string(bytes.Join(lines, nil)), `"type":"obs_slo_report"`)
+			}, "an SLO report before the crash")
 			gw.Kill()
 			gw.Restart(t)
 		}
