@@ -57,6 +57,9 @@ type history struct {
 	// pending are the windows (start, Unix seconds) to evaluate for anomalies once every window up to them is sealed.
 	pending map[int64]bool
 	changed bool
+	// broken is why the history could not be loaded (a batch file unreadable): no derived receipt is made for the
+	// scroll until a restart, so none is made from wrong counts; the error is logged when it happens.
+	broken error
 }
 
 // derivedCounts are the facts a window accumulates for its batch, and its receipt once sealed.
@@ -106,9 +109,7 @@ func (e *engine) openDerived() error {
 		return err
 	}
 	for wsDir := range e.scrolls {
-		if _, err := e.history(wsDir); err != nil {
-			return err
-		}
+		e.history(wsDir) // a scroll whose history cannot be loaded is logged and left without derived receipts
 	}
 	return nil
 }
@@ -121,9 +122,7 @@ func (e *engine) countDerived(w *window, signal string, info receipts.RecordInfo
 	if w.derived == nil {
 		// The history exists before any window of the scroll is sealed in this run, so each one sealed is added
 		// to it (and scheduled) as it is sealed.
-		if h, err := e.history(w.key.wsDir); err != nil {
-			e.logger.Error("derived receipts: loading the scroll's history failed", zap.String("scroll", w.key.wsDir), zap.Error(err))
-		} else {
+		if h := e.history(w.key.wsDir); h.broken == nil {
 			h.workspace = w.workspace
 		}
 		var inds []receipts.SLOIndicator
@@ -140,9 +139,8 @@ func (e *engine) derivedSealed(w *window) {
 	if e.derived == nil || w.derived == nil || w.derived.receipt == nil {
 		return
 	}
-	h, err := e.history(w.key.wsDir)
-	if err != nil {
-		e.logger.Error("derived receipts: loading the scroll's history failed; will retry", zap.String("scroll", w.key.wsDir), zap.Error(err))
+	h := e.history(w.key.wsDir)
+	if h.broken != nil {
 		return
 	}
 	h.workspace = w.workspace
@@ -175,17 +173,20 @@ func (h *history) add(b *histBatch, d *derivedState) bool {
 	return true
 }
 
-// history returns a scroll's history, loading it from the scroll (and the cache) the first time.
-func (e *engine) history(wsDir string) (*history, error) {
+// history returns a scroll's history, loading it from the scroll (and the cache) the first time; a history that
+// cannot be loaded is marked broken (and logged) once.
+func (e *engine) history(wsDir string) *history {
 	if h, ok := e.derived.scrolls[wsDir]; ok {
-		return h, nil
+		return h
 	}
 	h, err := e.loadHistory(wsDir)
 	if err != nil {
-		return nil, err
+		e.logger.Error("derived receipts: the scroll's sealed batches cannot be counted; no obs_slo_report or obs_anomaly_detected for it until a restart",
+			zap.String("scroll", wsDir), zap.Error(err))
+		h = &history{wsDir: wsDir, broken: err}
 	}
 	e.derived.scrolls[wsDir] = h
-	return h, nil
+	return h
 }
 
 // cacheLine is one line of a scroll's facts cache: a batch's facts, or the latest window evaluated for anomalies.
@@ -268,7 +269,7 @@ func (e *engine) loadHistory(wsDir string) (*history, error) {
 		keepSLO = h.nextReport - maxWindow(slos)
 	}
 	cache, evaluated := e.readCache(wsDir)
-	var kept []cacheLine
+	var kept, recounted []cacheLine
 	for _, b := range all {
 		if b.start < keepAnomaly && (b.signal != receipts.SignalTraces || b.start < keepSLO) {
 			continue
@@ -287,6 +288,7 @@ func (e *engine) loadHistory(wsDir string) (*history, error) {
 			if b.facts, err = receipts.ReadBatchFacts(b.signal, data, inds); err != nil {
 				return nil, fmt.Errorf("derived receipts: counting %s of %s: %w", b.storage, wsDir, err)
 			}
+			recounted = append(recounted, cacheLine{ID: b.id, LineHash: hex.EncodeToString(b.lineHash), Facts: b.facts})
 		}
 		kept = append(kept, cacheLine{ID: b.id, LineHash: hex.EncodeToString(b.lineHash), Facts: b.facts})
 		h.ids[b.id] = true
@@ -321,8 +323,8 @@ func (e *engine) loadHistory(wsDir string) (*history, error) {
 		if err := receipts.WriteFileAtomic(d.cachePath(wsDir), buf.Bytes()); err != nil {
 			e.logger.Warn("derived receipts: rewriting the facts cache failed", zap.String("scroll", wsDir), zap.Error(err))
 		}
-	} else if len(kept) > len(cache) {
-		e.writeCache(wsDir, kept...)
+	} else if len(recounted) > 0 {
+		e.writeCache(wsDir, recounted...)
 	}
 	h.changed = true
 	return h, nil
@@ -408,6 +410,9 @@ func (e *engine) emitDerived(present, now time.Time) {
 		}
 	}
 	for _, h := range e.derived.scrolls {
+		if h.broken != nil {
+			continue
+		}
 		if len(h.pending) > 0 {
 			e.emitAnomalies(h, present, now, openMin)
 		}

@@ -312,3 +312,33 @@ func TestSLOAddedBetweenRunsCountsEarlierBatches(t *testing.T) {
 	require.Equal(t, [3]uint64{18, 7, 3}, [3]uint64{lat.Good, lat.Bad, lat.Batches}, "the 14:00 and 14:01 batches were sealed before the objective existed")
 	verifyAll(t, dir)
 }
+
+// A scroll whose sealed batches cannot be counted (a batch file is gone) gets no derived receipt, rather than one
+// made from wrong counts, and the exporter still seals everything else.
+func TestSLOScrollWithUnreadableBatchGetsNoReport(t *testing.T) {
+	dir := t.TempDir()
+	clock := &fakeClock{now: base}
+	lg := newTestLog(clock)
+	e := startExporter(t, sloConfig(dir), clock)
+	feedSLOWindows(t, e, lg, clock)
+	clock.Set(base.Add(3*time.Minute + 10*time.Second))
+	require.Eventually(t, func() bool { return len(sloReports(t, filepath.Join(dir, "ws"))) == 1 }, 10*time.Second, 10*time.Millisecond)
+	require.NoError(t, e.shutdown(context.Background()))
+	require.NoError(t, os.RemoveAll(filepath.Join(dir, derivedDir)))
+	require.NoError(t, os.Remove(filepath.Join(dir, "ws", receipts.BatchPath(receipts.SignalTraces, base.Add(time.Minute), time.Minute))))
+
+	lg.restart()
+	e = startExporter(t, sloConfig(dir), clock)
+	require.NoError(t, lg.redeliver(e, 1))
+	clock.Set(base.Add(6*time.Minute + 10*time.Second))
+	require.Eventually(t, func() bool {
+		for _, r := range readReceipts(t, filepath.Join(dir, "ws")) {
+			if r.ID == "logs-2025-12-06T14:03:00Z" {
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 10*time.Millisecond, "the open windows are still sealed")
+	require.Never(t, func() bool { return len(sloReports(t, filepath.Join(dir, "ws"))) > 1 }, 300*time.Millisecond, 10*time.Millisecond)
+	require.NoError(t, e.shutdown(context.Background()))
+}
