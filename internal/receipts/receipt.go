@@ -29,6 +29,12 @@ const (
 	// ---- end derived receipts ----
 )
 
+// Types lists every receipt type the exporter writes; readers (query, verify) take the set from here.
+var Types = []string{
+	TypeLogBatch, TypeMetricSnapshot, TypeTraceBatch, TypeTraceComplete, TypeAlertFired,
+	TypeSLOReport, TypeAnomalyDetected,
+}
+
 // HashPrefix marks BLAKE3-256 hashes in receipts: "blake3:" followed by 64 lowercase hex digits.
 const HashPrefix = "blake3:"
 

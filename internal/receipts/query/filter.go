@@ -11,10 +11,7 @@ import (
 )
 
 // Types are the receipt types the exporter writes (docs/receipts.md §5).
-var Types = []string{
-	receipts.TypeLogBatch, receipts.TypeMetricSnapshot, receipts.TypeTraceBatch,
-	receipts.TypeTraceComplete, receipts.TypeAlertFired,
-}
+var Types = receipts.Types
 
 // ParseTypes accepts type names with or without the "obs_" prefix (the seed's `--type log_batch`) and rejects
 // names no receipt has, so a typo is an error rather than an empty result.

@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tfocol/tfocol/internal/receipts"
@@ -15,14 +16,16 @@ import (
 
 // Event kinds, in the order events at the same instant are listed.
 const (
-	KindWindow = "window" // a batch receipt (logs, metrics or traces of one window)
-	KindMetric = "metric" // the highest or lowest value of a metric series in the range
-	KindLog    = "log"    // a sealed log record with severity ERROR or FATAL
-	KindTrace  = "trace"  // an obs_trace_complete receipt
-	KindAlert  = "alert"  // an obs_alert_fired receipt
+	KindWindow  = "window"  // a batch receipt (logs, metrics or traces of one window)
+	KindMetric  = "metric"  // the highest or lowest value of a metric series in the range
+	KindLog     = "log"     // a sealed log record with severity ERROR or FATAL
+	KindTrace   = "trace"   // an obs_trace_complete receipt
+	KindAlert   = "alert"   // an obs_alert_fired receipt
+	KindSLO     = "slo"     // an obs_slo_report receipt
+	KindAnomaly = "anomaly" // an obs_anomaly_detected receipt
 )
 
-var kindOrder = []string{KindWindow, KindMetric, KindLog, KindTrace, KindAlert}
+var kindOrder = []string{KindWindow, KindMetric, KindLog, KindTrace, KindAlert, KindSLO, KindAnomaly}
 
 // Event is one line of the timeline.
 type Event struct {
@@ -121,6 +124,12 @@ func (b *builder) add(m query.Match) {
 			r.TraceID, r.Name, d, r.Status, r.SpanCount, r.ErrorSpans))
 		e.TraceID, e.DurationMs, e.Status = r.TraceID, &d, r.Status
 		b.events = append(b.events, e)
+	case receipts.TypeSLOReport:
+		b.events = append(b.events, b.event(m, KindSLO, m.Time, sloText(r)))
+	case receipts.TypeAnomalyDetected:
+		e := b.event(m, KindAnomaly, m.Time, anomalyText(r))
+		e.Service = r.Service
+		b.events = append(b.events, e)
 	default:
 		b.events = append(b.events, b.event(m, KindWindow, m.Time, windowText(r)))
 		switch {
@@ -130,6 +139,22 @@ func (b *builder) add(m query.Match) {
 			b.metrics(m)
 		}
 	}
+}
+
+func sloText(r *receipts.Receipt) string {
+	parts := make([]string, 0, len(r.SLOs))
+	for _, o := range r.SLOs {
+		parts = append(parts, fmt.Sprintf("%s %s (%d good, %d bad)", o.SLOID, o.Status, o.Good, o.Bad))
+	}
+	return fmt.Sprintf("SLO report %s: %s", r.OverallStatus, strings.Join(parts, "; "))
+}
+
+func anomalyText(r *receipts.Receipt) string {
+	text := fmt.Sprintf("anomaly %s of %s %s", r.Metric, orDash(r.Service), r.Direction)
+	if r.ObservedValue != nil && r.ExpectedRange != nil && r.DeviationSigma != nil {
+		text += fmt.Sprintf(": observed %s, expected %s – %s (%s sigma)", r.ObservedValue, r.ExpectedRange.Min, r.ExpectedRange.Max, r.DeviationSigma)
+	}
+	return text
 }
 
 func windowText(r *receipts.Receipt) string {
