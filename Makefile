@@ -3,7 +3,8 @@
 #   make test   unit + e2e tests (the e2e tests drive bin/tfocol)
 
 GO        ?= go
-OCB_VER   := v0.149.0
+# The collector version lives in builder-config.yaml only (internal/buildinfo/versions_test.go checks the rest).
+OCB_VER   := $(shell sed -n 's|.*gomod: go.opentelemetry.io/collector/receiver/otlpreceiver \(v[0-9.]*\).*|\1|p' builder-config.yaml)
 OCB       ?= $(shell $(GO) env GOPATH)/bin/builder
 DIST      := distributions/tfocol
 BIN       := bin/tfocol
@@ -18,7 +19,7 @@ export GONOSUMDB := github.com/open-telemetry/opentelemetry-collector-contrib
 BUILD_INPUTS := $(shell find . -path ./data -prune -o -path ./bin -prune -o -path ./tests -prune -o -path ./internal/e2etest -prune -o -path ./cmd/tfocol-bench -prune -o -path ./.git -prune -o \
 	\( -name '*.go' ! -name '*_test.go' -o -name go.mod -o -name go.sum \) -print)
 
-.PHONY: build run test test-unit test-e2e test-reliability validate lint generate clean bench bench-workspaces
+.PHONY: build run test test-unit test-race test-e2e test-reliability validate lint generate clean bench bench-workspaces
 
 build: $(BIN)
 
@@ -48,6 +49,11 @@ test: build
 test-unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /tests/)
 
+# Unit tests under the race detector (needs cgo and gcc). Not yet in `make test`: it reports races in
+# several test fixtures (issue 17 tracks them).
+test-race:
+	$(GO) test -race -count=1 -timeout 30m $$($(GO) list ./... | grep -v /tests/)
+
 test-e2e: build
 	$(GO) test -count=1 -timeout 30m ./tests/e2e/...
 
@@ -74,10 +80,15 @@ validate: build
 		echo "validate $$base $$c"; ./$(BIN) validate $$base --config $$c; done; for o in configs/overlays/*.yaml; do \
 		echo "validate configs/gateway.yaml + $$o"; ./$(BIN) validate --config configs/gateway.yaml --config $$o; done
 
+# staticcheck is pinned in tools/go.mod (a module of its own, so its dependencies never move the collector's).
+STATICCHECK := $(GO) tool -modfile=$(CURDIR)/tools/go.mod staticcheck
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); \
 		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	cd $(DIST) && $(GO) vet ./...
+	$(STATICCHECK) ./...
+	cd $(DIST) && $(STATICCHECK) ./...
 	cd $(DIST) && $(GO) vet ./...
 
 # Side-by-side benchmark of the gateway and the stock pipelines stock, durable and durable-sync (~16 min;

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/tfocol/tfocol/internal/e2etest"
+	"github.com/tfocol/tfocol/internal/procfs"
 )
 
 type options struct {
@@ -453,8 +454,8 @@ type snapshot struct {
 func (r *runner) snap(pid int, sig signal, g *generator) (snapshot, error) {
 	s := snapshot{at: time.Now(), sink: r.sink.Items(sig), acked: g.Acked()}
 	var err1, err2 error
-	s.collectorCPU, err1 = processCPU(pid)
-	s.genCPU, err2 = processCPU(0)
+	s.collectorCPU, err1 = procfs.CPU(pid)
+	s.genCPU, err2 = procfs.CPU(0)
 	return s, errors.Join(err1, err2)
 }
 
@@ -520,15 +521,13 @@ func (r *runner) runOne(p pipeline, mode string, sig signal, round int, profileT
 		if err != nil {
 			tb.Fatalf("measure: %v", err)
 		}
-		rss, err := peakRSS(pid)
+		rss, err := procfs.PeakRSS(pid)
 		if err != nil {
 			tb.Fatalf("measure: %v", err)
 		}
-		if status, err := os.ReadFile(procPath(pid, "status")); err == nil {
-			anon, _ := parseStatusKB(status, "RssAnon")
-			file, _ := parseStatusKB(status, "RssFile")
-			res.AnonMiB, res.FileMiB = float64(anon)/(1<<20), float64(file)/(1<<20)
-		}
+		anon, _ := procfs.StatusBytes(pid, "RssAnon")
+		file, _ := procfs.StatusBytes(pid, "RssFile")
+		res.AnonMiB, res.FileMiB = float64(anon)/(1<<20), float64(file)/(1<<20)
 		lat := g.Stop()
 		if err := <-profDone; err != nil {
 			tb.Fatalf("profile: %v", err)

@@ -34,11 +34,6 @@ func (s signal) String() string {
 	return [...]string{"logs", "traces", "metrics"}[s]
 }
 
-// unit names the items a signal's throughput is counted in.
-func (s signal) unit() string {
-	return [...]string{"log records", "spans", "data points"}[s]
-}
-
 func (s signal) method() string {
 	return [...]string{methodLogs, methodTraces, methodMetrics}[s]
 }

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tfocol/tfocol/internal/procfs"
 )
 
 // Targets of issue 11 (one durable log): CPU per item at the fixed rate within 1.5× of stock (in-memory) for every
@@ -339,7 +341,7 @@ func machine(dataDir string) string {
 	}
 	mem := ""
 	if raw, err := os.ReadFile("/proc/meminfo"); err == nil {
-		if kb, err := parseStatusKB(raw, "MemTotal"); err == nil {
+		if kb, err := procfs.ParseKB(raw, "MemTotal"); err == nil {
 			mem = fmt.Sprintf(", %.1f GiB RAM", float64(kb)/(1<<30))
 		}
 	}

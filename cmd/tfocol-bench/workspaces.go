@@ -22,6 +22,7 @@ import (
 
 	"github.com/tfocol/tfocol/components/extension/tfoauthextension/keyfile"
 	"github.com/tfocol/tfocol/internal/e2etest"
+	"github.com/tfocol/tfocol/internal/procfs"
 	"github.com/tfocol/tfocol/internal/receipts"
 )
 
@@ -195,7 +196,7 @@ func runWorkspaces(o options, gw *gatewayConfig, sink *countingSink, tmp string,
 		running.Store(c)
 		defer running.Store(nil)
 		pid := c.Pid()
-		res.FDLimit, _ = openFilesLimit(pid)
+		res.FDLimit, _ = procfs.OpenFilesLimit(pid)
 
 		env := map[string]string{"TFOCOL_DATA_DIR": c.DataDir}
 		for k, v := range p.Env {
@@ -214,7 +215,7 @@ func runWorkspaces(o options, gw *gatewayConfig, sink *countingSink, tmp string,
 			t := time.NewTicker(100 * time.Millisecond)
 			defer t.Stop()
 			for {
-				if k, err := openFDs(pid); err == nil && int64(k) > peakFDs.Load() {
+				if k, err := procfs.OpenFDs(pid); err == nil && int64(k) > peakFDs.Load() {
 					peakFDs.Store(int64(k))
 				}
 				select {
@@ -258,7 +259,7 @@ func runWorkspaces(o options, gw *gatewayConfig, sink *countingSink, tmp string,
 		if res.Sealed < len(due) {
 			res.AllSealed = 0 // not all: the report says how many
 		}
-		if rss, err := peakRSS(pid); err == nil {
+		if rss, err := procfs.PeakRSS(pid); err == nil {
 			res.RSSMiB = float64(rss) / (1 << 20)
 		}
 		if !c.Running() {
@@ -274,7 +275,7 @@ func runWorkspaces(o options, gw *gatewayConfig, sink *countingSink, tmp string,
 		stopSampling()
 		sampler.Wait()
 		res.PeakFDs = int(peakFDs.Load())
-		res.EndFDs, _ = openFDs(pid)
+		res.EndFDs, _ = procfs.OpenFDs(pid)
 		start := time.Now()
 		c.Stop()
 		res.StopTime = time.Since(start)

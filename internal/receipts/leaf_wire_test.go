@@ -56,7 +56,7 @@ func (g *gen) float() float64 {
 	case 2:
 		return math.Inf(-1)
 	case 3:
-		return -0.0
+		return math.Copysign(0, -1) // negative zero
 	default:
 		return g.r.NormFloat64() * 1e6
 	}

@@ -11,9 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +26,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/tfocol/tfocol/internal/e2etest"
+	"github.com/tfocol/tfocol/internal/procfs"
 	"github.com/tfocol/tfocol/internal/receipts"
 )
 
@@ -246,17 +245,11 @@ func vmRSSKiB(pid int) int { return procStatusKiB(pid, "VmRSS") }
 
 // procStatusKiB reads one kB field of /proc/<pid>/status (VmRSS, RssAnon, RssFile, ...); 0 when absent.
 func procStatusKiB(pid int, field string) int {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	b, err := procfs.StatusBytes(pid, field)
 	if err != nil {
 		return 0
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
-			return n
-		}
-	}
-	return 0
+	return int(b / 1024)
 }
 
 // recordKey identifies one sent log record: the batch tag and its seq attribute.

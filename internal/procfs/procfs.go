@@ -1,15 +1,14 @@
-package main
+// Package procfs reads what the benchmarks and the reliability tests measure of a process from Linux /proc:
+// CPU time, resident memory, open file descriptors and their limit. pid 0 means the calling process.
+package procfs
 
 import (
 	"bytes"
 	"fmt"
-	"math"
 	"os"
 	"os/exec"
-	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -69,9 +68,9 @@ func parseStatusKB(status []byte, name string) (uint64, error) {
 	return 0, fmt.Errorf("status: no %s line", name)
 }
 
-// processCPU is the user+system CPU time a process has used so far.
-func processCPU(pid int) (time.Duration, error) {
-	raw, err := os.ReadFile(procPath(pid, "stat"))
+// CPU is the user+system CPU time a process has used so far.
+func CPU(pid int) (time.Duration, error) {
+	raw, err := os.ReadFile(path(pid, "stat"))
 	if err != nil {
 		return 0, err
 	}
@@ -82,27 +81,23 @@ func processCPU(pid int) (time.Duration, error) {
 	return time.Duration(float64(ticks) / clockTicks * float64(time.Second)), nil
 }
 
-// peakRSS is the process's high-water resident set size (VmHWM) in bytes.
-func peakRSS(pid int) (uint64, error) {
-	raw, err := os.ReadFile(procPath(pid, "status"))
-	if err != nil {
-		return 0, err
-	}
-	return parseStatusKB(raw, "VmHWM")
+// PeakRSS is the process's high-water resident set size (VmHWM) in bytes.
+func PeakRSS(pid int) (uint64, error) {
+	return StatusBytes(pid, "VmHWM")
 }
 
-// openFDs is the number of open file descriptors of a process (entries of /proc/<pid>/fd).
-func openFDs(pid int) (int, error) {
-	entries, err := os.ReadDir(procPath(pid, "fd"))
+// OpenFDs is the number of open file descriptors of a process (entries of /proc/<pid>/fd).
+func OpenFDs(pid int) (int, error) {
+	entries, err := os.ReadDir(path(pid, "fd"))
 	if err != nil {
 		return 0, err
 	}
 	return len(entries), nil
 }
 
-// openFilesLimit is the soft RLIMIT_NOFILE of a process, from /proc/<pid>/limits (0 = unlimited).
-func openFilesLimit(pid int) (uint64, error) {
-	raw, err := os.ReadFile(procPath(pid, "limits"))
+// OpenFilesLimit is the soft RLIMIT_NOFILE of a process, from /proc/<pid>/limits (0 = unlimited).
+func OpenFilesLimit(pid int) (uint64, error) {
+	raw, err := os.ReadFile(path(pid, "limits"))
 	if err != nil {
 		return 0, err
 	}
@@ -133,59 +128,21 @@ func parseLimitsSoft(limits []byte, name string) (uint64, error) {
 	return 0, fmt.Errorf("limits: no %q line", name)
 }
 
-func procPath(pid int, file string) string {
+func path(pid int, file string) string {
 	if pid == 0 {
 		return "/proc/self/" + file
 	}
 	return "/proc/" + strconv.Itoa(pid) + "/" + file
 }
 
-// percentile returns the nearest-rank p-th percentile (0 < p <= 100) of sorted, or 0 when it is empty.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	rank := int(math.Ceil(float64(len(sorted))*p/100)) - 1 // nearest rank is 1-based
-	return sorted[min(max(rank, 0), len(sorted)-1)]
-}
-
-// spread is the minimum, median and maximum of a set of measurements.
-type spread struct{ Min, Median, Max float64 }
-
-func spreadOf(vals []float64) spread {
-	if len(vals) == 0 {
-		return spread{}
-	}
-	s := slices.Clone(vals)
-	slices.Sort(s)
-	med := s[len(s)/2]
-	if len(s)%2 == 0 {
-		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
-	}
-	return spread{Min: s[0], Median: med, Max: s[len(s)-1]}
-}
-
-// fsyncLatency is the median time to write 4 KiB and fdatasync it in dir: what a durable queue's
-// commit costs on this disk, the context for the gateway's numbers.
-func fsyncLatency(dir string) (time.Duration, error) {
-	f, err := os.CreateTemp(dir, "fsync-probe-")
+// StatusBytes is one "kB" field of /proc/<pid>/status (VmRSS, VmHWM, RssAnon, RssFile) in bytes.
+func StatusBytes(pid int, field string) (uint64, error) {
+	raw, err := os.ReadFile(path(pid, "status"))
 	if err != nil {
 		return 0, err
 	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	buf := make([]byte, 4096)
-	var d []time.Duration
-	for i := range 50 {
-		start := time.Now()
-		if _, err := f.WriteAt(buf, int64(i)*4096); err != nil {
-			return 0, err
-		}
-		if err := syscall.Fdatasync(int(f.Fd())); err != nil {
-			return 0, err
-		}
-		d = append(d, time.Since(start))
-	}
-	slices.Sort(d)
-	return percentile(d, 50), nil
+	return parseStatusKB(raw, field)
 }
+
+// ParseKB returns the value in bytes of a "Name:   123 kB" line of a /proc file (status, meminfo).
+func ParseKB(content []byte, name string) (uint64, error) { return parseStatusKB(content, name) }
