@@ -156,23 +156,16 @@ func (s *Summary) addLogRecord(ws string, lr plog.LogRecord) {
 
 // heartbeatOf reads an agent's identity and lifecycle from a HostHeartbeat that passed its contract.
 func heartbeatOf(ws string, lr plog.LogRecord) (Heartbeat, bool) {
-	attr := func(k string) string {
-		v, _ := lr.Attributes().Get(k)
-		return v.AsString()
-	}
+	attr := func(k string) string { return str(lr.Attributes(), k) }
 	hb := Heartbeat{Workspace: ws, AgentID: attr("agent.id"), HostName: attr("host.name"), AgentVersion: attr("agent.version"), Reason: "update"}
 	if lr.Body().Type() == pcommon.ValueTypeMap {
 		body := lr.Body().Map()
-		str := func(k string) string {
-			v, _ := body.Get(k)
-			return v.AsString()
-		}
-		hb.InstanceID = str("instanceId")
-		if r := str("reason"); r != "" {
+		hb.InstanceID = str(body, "instanceId")
+		if r := str(body, "reason"); r != "" {
 			hb.Reason = r
 		}
 		if hb.AgentVersion == "" {
-			hb.AgentVersion = str("buildVersion")
+			hb.AgentVersion = str(body, "buildVersion")
 		}
 		if v, ok := body.Get("intervalSeconds"); ok {
 			switch v.Type() {
@@ -187,6 +180,14 @@ func heartbeatOf(ws string, lr plog.LogRecord) (Heartbeat, bool) {
 		hb.InstanceID = hb.AgentID
 	}
 	return hb, hb.InstanceID != "" && hb.Interval > 0
+}
+
+// str is m[k] as a string, "" when absent.
+func str(m pcommon.Map, k string) string {
+	if v, ok := m.Get(k); ok {
+		return v.AsString()
+	}
+	return ""
 }
 
 func dataPoints(m pmetric.Metric) int {

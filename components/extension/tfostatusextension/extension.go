@@ -46,6 +46,7 @@ type statusExtension struct {
 	host    component.Host
 
 	server *http.Server
+	addr   string
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	// persistFailing is set while the counters cannot be persisted (reported once per run of failures).
@@ -190,7 +191,7 @@ func (e *statusExtension) serve(ctx context.Context, host component.Host) error 
 		_ = ln.Close()
 		return err
 	}
-	e.server = srv
+	e.server, e.addr = srv, ln.Addr().String()
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(err))
@@ -198,6 +199,9 @@ func (e *statusExtension) serve(ctx context.Context, host component.Host) error 
 	}()
 	return nil
 }
+
+// listenAddr is the address the server listens on.
+func (e *statusExtension) listenAddr() string { return e.addr }
 
 func (e *statusExtension) serveEngineStatus(w http.ResponseWriter, r *http.Request) {
 	done := e.tel.answered(EngineStatusPath)
