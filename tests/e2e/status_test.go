@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +18,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/tfocol/tfocol/components/connector/eventrouterconnector/eventtest"
 	"github.com/tfocol/tfocol/internal/cli/statuscmd"
@@ -32,7 +35,7 @@ const (
 )
 
 // tfocolStatus runs `tfocol status` against the gateway with the admin token of its data directory, and returns
-// the output and the exit status.
+// its standard output (its standard error when it fails is in the test log) and the exit status.
 func tfocolStatus(t *testing.T, c *e2etest.Collector, args ...string) (string, int) {
 	t.Helper()
 	cmd := exec.Command(e2etest.Binary(t), append([]string{"status"}, args...)...)
@@ -45,7 +48,8 @@ func tfocolStatus(t *testing.T, c *e2etest.Collector, args ...string) (string, i
 	case err == nil:
 		return out.String(), 0
 	case errors.As(err, &exit):
-		return out.String() + errOut.String(), exit.ExitCode()
+		t.Logf("tfocol status %v: exit %d: %s", args, exit.ExitCode(), errOut.String())
+		return out.String(), exit.ExitCode()
 	}
 	t.Fatalf("tfocol status: %v", err)
 	return "", -1
@@ -282,4 +286,190 @@ func sealedBatches(t *testing.T, c *e2etest.Collector, ws string) uint64 {
 		}
 	}
 	return n
+}
+
+// engineStatus GETs /.well-known/engine-status (open, like health_check).
+func engineStatus(t *testing.T, c *e2etest.Collector) (int, *ingeststatus.EngineStatus) {
+	t.Helper()
+	resp, err := http.Get("http://" + c.Ports.Status + "/.well-known/engine-status")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	doc := &ingeststatus.EngineStatus{}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(doc))
+	return resp.StatusCode, doc
+}
+
+func hasReason(doc *ingeststatus.EngineStatus, kind, component string) bool {
+	for _, r := range doc.Reasons {
+		if r.Kind == kind && r.Component == component {
+			return true
+		}
+	}
+	return false
+}
+
+// bigLogs is a logs request of about n KiB.
+func bigLogs(n int) plog.Logs {
+	ld := plog.NewLogs()
+	sl := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty()
+	line := strings.Repeat("0123456789abcdef", 64)
+	for i := range n {
+		sl.LogRecords().AppendEmpty().Body().SetStr(fmt.Sprintf("%06d %s", i, line))
+	}
+	return ld
+}
+
+// The engine status follows the gateway's health: ready; degraded, naming tfo_log/forward, once the upstream has
+// refused long enough to stall the forward consumer; degraded by the durable log itself once the backlog fills it
+// and appends are refused; ready again when the upstream is back and an append succeeds. `tfocol status` exits 1
+// while degraded and 0 when ready, and the ingest status shows the upstream's pending entries and failures.
+func TestStatusEngineDegradedWhileUpstreamDownOrLogFull(t *testing.T) {
+	gw := e2etest.StartGateway(t, e2etest.Options{Configs: []string{stallOverlay}})
+	ctx := context.Background()
+	e2etest.Eventually(t, 10*time.Second, func() bool {
+		code, doc := engineStatus(t, gw.Collector)
+		return code == http.StatusOK && doc.Status == ingeststatus.EngineReady
+	}, "ready once the pipelines run")
+	_, doc := engineStatus(t, gw.Collector)
+	assert.Equal(t, "tfocol", doc.Engine)
+	assert.NotEmpty(t, doc.Version)
+	assert.NotEmpty(t, doc.Build.Commit)
+	assert.NotEmpty(t, doc.InstanceID)
+
+	var down atomic.Bool
+	down.Store(true)
+	gw.Upstream.Intercept(func(e2etest.SinkRequest) error {
+		if down.Load() {
+			return status.Error(codes.Unavailable, "upstream down")
+		}
+		return nil
+	})
+	require.NoError(t, e2etest.ExportGRPC(ctx, gw.GRPC(gw.Headers()), e2etest.GenLogs(5, nil)))
+	e2etest.Eventually(t, 20*time.Second, func() bool {
+		code, doc := engineStatus(t, gw.Collector)
+		return code == http.StatusServiceUnavailable && doc.Status == ingeststatus.EngineDegraded && hasReason(doc, "receiver", "tfo_log/forward")
+	}, "degraded by the stalled forward consumer")
+	out, code := tfocolStatus(t, gw.Collector)
+	assert.Equal(t, 1, code, out)
+	assert.Contains(t, out, "ENGINE  DEGRADED")
+	assert.Contains(t, out, "receiver tfo_log/forward")
+	o, _ := statusJSON(t, gw.Collector)
+	assert.GreaterOrEqual(t, o.Ingest.Upstream.PendingEntries, uint64(1))
+	assert.Positive(t, o.Ingest.Upstream.Failures)
+	for _, c := range o.Ingest.Upstream.Consumers {
+		if c.Name == "tfo_log/forward" {
+			assert.True(t, c.Upstream)
+			assert.NotNil(t, c.FailingSince)
+		}
+	}
+
+	// The backlog fills the 4 MiB log: appends are refused with 503.
+	refused := false
+	for range 200 {
+		res, err := e2etest.ExportHTTP(ctx, gw.HTTP(gw.Headers()), bigLogs(200))
+		require.NoError(t, err)
+		if res.Status == http.StatusServiceUnavailable {
+			refused = true
+			break
+		}
+		require.Equal(t, http.StatusOK, res.Status)
+	}
+	require.True(t, refused, "the log filled up")
+	e2etest.Eventually(t, 10*time.Second, func() bool {
+		_, doc = engineStatus(t, gw.Collector)
+		return doc.Status == ingeststatus.EngineDegraded && hasReason(doc, "exporter", "tfo_log")
+	}, "degraded by the durable log refusing appends")
+	for _, r := range doc.Reasons {
+		if r.Kind == "exporter" {
+			assert.Contains(t, r.Error, "log full")
+		}
+	}
+	o, _ = statusJSON(t, gw.Collector)
+	require.NotNil(t, o.Ingest.Upstream.Log)
+	assert.True(t, o.Ingest.Upstream.Log.Refusing)
+
+	// The upstream is back: the consumer catches up, the next append succeeds, the engine is ready again.
+	down.Store(false)
+	e2etest.Eventually(t, 60*time.Second, func() bool {
+		res, err := e2etest.ExportHTTP(ctx, gw.HTTP(gw.Headers()), e2etest.GenLogs(1, nil))
+		if err != nil || res.Status != http.StatusOK {
+			return false
+		}
+		code, doc := engineStatus(t, gw.Collector)
+		return code == http.StatusOK && doc.Status == ingeststatus.EngineReady
+	}, "ready again")
+	out, code = tfocolStatus(t, gw.Collector)
+	assert.Equal(t, 0, code, out)
+	assert.Contains(t, out, "ENGINE  READY")
+}
+
+// An agent (configs/agent.yaml) against the gateway: the status shows it alive with its instance id, host and
+// interval from its HostHeartbeats; killed, it turns silent after silent_after_intervals (1 here) of its 10 s
+// interval — a WARN line and a metric, once; restarted, it is alive again with the same instance id; stopped
+// with SIGTERM (its end heartbeat) it is stopped, and stays so across a gateway restart.
+func TestStatusAgentHeartbeatsAliveSilentStopped(t *testing.T) {
+	gw := e2etest.StartGateway(t, e2etest.Options{Configs: []string{statusOverlay}})
+	agentDir := t.TempDir()
+	logFile := filepath.Join(t.TempDir(), "host.log")
+	appendLines(t, logFile, "status", 1, 1)
+	ag := agentStart(t, gw, "http", agentDir, logFile)
+
+	agentState := func() (ingeststatus.Agent, bool) {
+		o, _ := statusJSON(t, gw.Collector)
+		for _, a := range o.Ingest.Agents {
+			if a.Workspace == gw.Workspace && a.AgentID == "host-e2e" {
+				return a, true
+			}
+		}
+		return ingeststatus.Agent{}, false
+	}
+	var alive ingeststatus.Agent
+	e2etest.Eventually(t, 30*time.Second, func() bool {
+		a, ok := agentState()
+		alive = a
+		return ok && a.State == ingeststatus.StateAlive
+	}, "the agent is alive")
+	hbs := agentHeartbeats(gw.Upstream)
+	require.NotEmpty(t, hbs)
+	assert.Equal(t, hbs[0].instanceID, alive.InstanceID)
+	assert.Equal(t, hbs[0].hostName, alive.HostName)
+	assert.EqualValues(t, 10, alive.IntervalSeconds)
+	assert.NotEmpty(t, alive.AgentVersion)
+
+	ag.Kill() // no end heartbeat
+	killed := time.Now()
+	e2etest.Eventually(t, 30*time.Second, func() bool {
+		a, _ := agentState()
+		return a.State == ingeststatus.StateSilent
+	}, "the killed agent is silent")
+	a, _ := agentState()
+	require.NotNil(t, a.SilentSince)
+	assert.WithinDuration(t, a.LastHeartbeatAt.Add(10*time.Second), *a.SilentSince, 3*time.Second,
+		"silent one interval after its last heartbeat")
+	assert.False(t, a.SilentSince.Before(killed))
+	assert.Equal(t, 1, strings.Count(gw.Logs(), "agent heartbeats stopped: reported silent"))
+	metrics := gw.ScrapeMetrics(t)
+	n, _ := e2etest.MetricSum(t, metrics, "tfocol_agents", map[string]string{"state": "silent"})
+	assert.EqualValues(t, 1, n)
+	n, _ = e2etest.MetricSum(t, metrics, "tfocol_agents_silenced_total", nil)
+	assert.EqualValues(t, 1, n)
+
+	ag.Restart(t)
+	e2etest.Eventually(t, 30*time.Second, func() bool {
+		a, _ := agentState()
+		return a.State == ingeststatus.StateAlive
+	}, "the restarted agent is alive again")
+	a, _ = agentState()
+	assert.Equal(t, alive.InstanceID, a.InstanceID, "one instance id across agent restarts")
+	assert.Contains(t, gw.Logs(), "agent heartbeats resumed")
+
+	ag.Stop()
+	e2etest.Eventually(t, 15*time.Second, func() bool {
+		a, _ := agentState()
+		return a.State == ingeststatus.StateStopped && a.LastReason == "end"
+	}, "the agent stopped with its end heartbeat")
+	stopped, _ := agentState()
+	gw.Restart(t)
+	a, _ = agentState()
+	assert.Equal(t, stopped, a, "the agent's last heartbeat survives a gateway restart")
 }

@@ -87,14 +87,14 @@ func (e *statusExtension) persist() error {
 		if !e.persistFailing {
 			e.persistFailing = true
 			e.set.Logger.Error("ingest status counters could not be persisted; retrying every flush interval", zap.Error(err))
-			componentstatus.ReportStatus(e.host, componentstatus.NewRecoverableErrorEvent(err))
+			e.reportSelf(componentstatus.NewRecoverableErrorEvent(err))
 		}
 		return err
 	}
 	if e.persistFailing {
 		e.persistFailing = false
 		e.set.Logger.Info("ingest status counters persisted again")
-		componentstatus.ReportStatus(e.host, componentstatus.NewEvent(componentstatus.StatusOK))
+		e.reportSelf(componentstatus.NewEvent(componentstatus.StatusOK))
 	}
 	e.cursor.Commit(next)
 	return nil

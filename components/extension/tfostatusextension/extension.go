@@ -43,7 +43,6 @@ type statusExtension struct {
 	auth    *authorizer
 	engine  *engineState
 	tel     *telemetry
-	host    component.Host
 
 	server *http.Server
 	addr   string
@@ -75,7 +74,7 @@ func (e *statusExtension) Dependencies() []component.ID {
 }
 
 func (e *statusExtension) Start(ctx context.Context, host component.Host) error {
-	e.started, e.host = e.now(), host
+	e.started = e.now()
 	if err := receipts.MkdirAllDurable(e.cfg.Directory); err != nil {
 		return fmt.Errorf("status directory: %w", err)
 	}
@@ -194,7 +193,7 @@ func (e *statusExtension) serve(ctx context.Context, host component.Host) error 
 	e.server, e.addr = srv, ln.Addr().String()
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(err))
+			e.set.Logger.Error("status server stopped", zap.Error(err))
 		}
 	}()
 	return nil
@@ -253,6 +252,12 @@ func (e *statusExtension) IngestStatus(scope ingeststatus.Scope) *ingeststatus.R
 		}
 	}
 	return e.tally.Load().Report(scope, live)
+}
+
+// reportSelf records the extension's own status in the engine status. (In collector v0.149.0 an extension's
+// componentstatus.ReportStatus reaches no watcher: its host is not a status reporter.)
+func (e *statusExtension) reportSelf(ev *componentstatus.Event) {
+	e.engine.record(componentstatus.NewInstanceID(e.set.ID, component.KindExtension), ev)
 }
 
 // ComponentStatusChanged follows component status (componentstatus.Watcher).

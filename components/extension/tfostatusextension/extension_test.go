@@ -292,3 +292,27 @@ func TestAdminTokenRotation(t *testing.T) {
 	_, _, err = loadAdminToken(short)
 	assert.ErrorContains(t, err, "at least")
 }
+
+// Counters that cannot be persisted (here: the snapshot's path is taken by a directory) degrade the engine
+// status, naming the extension, until a write succeeds again; the log keeps what the snapshot does not cover.
+func TestPersistFailureDegradesTheEngine(t *testing.T) {
+	l := openLog(t, filepath.Join(t.TempDir(), "log"))
+	defer l.Close()
+	f := newFixture(t, l, filepath.Join(t.TempDir(), "status"))
+	ext := f.start()
+	defer ext.Shutdown(context.Background())
+	require.NoError(t, ext.Ready())
+	blocker := filepath.Join(f.cfg.Directory, snapshotFile)
+	require.NoError(t, os.MkdirAll(filepath.Join(blocker, "x"), 0o755))
+
+	require.Error(t, ext.persist())
+	doc := ext.EngineStatus()
+	assert.Equal(t, ingeststatus.EngineDegraded, doc.Status)
+	require.Len(t, doc.Reasons, 1)
+	assert.Equal(t, "tfo_status", doc.Reasons[0].Component)
+	assert.Equal(t, "extension", doc.Reasons[0].Kind)
+
+	require.NoError(t, os.RemoveAll(blocker))
+	require.NoError(t, ext.persist())
+	assert.Equal(t, ingeststatus.EngineReady, ext.EngineStatus().Status)
+}
