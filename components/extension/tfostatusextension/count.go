@@ -74,8 +74,18 @@ func (e *statusExtension) housekeep(ctx context.Context) {
 			for _, tr := range e.tally.Load().CheckAgents() {
 				e.logTransition(tr)
 			}
+			if e.holdingBackTheLog() {
+				_ = e.persist()
+			}
 		}
 	}
+}
+
+// holdingBackTheLog reports whether the cursor should move before the flush interval: the log is more than half
+// full and the counts moved since the last write (the cursor may be what keeps the oldest segment).
+func (e *statusExtension) holdingBackTheLog() bool {
+	st := e.log.Stats()
+	return st.MaxBytes > 0 && st.Bytes >= st.MaxBytes/2 && e.tally.Load().Dirty()
 }
 
 // persist writes the snapshot, then lets the log reclaim the entries it covers. A failure (disk full) is logged

@@ -51,7 +51,7 @@ func printEngine(w io.Writer, e *ingeststatus.EngineStatus) {
 }
 
 func printRejections(w io.Writer, rep *ingeststatus.Report) {
-	if rep.Totals.Rejections == 0 {
+	if !slices.ContainsFunc(rep.Workspaces, func(ws ingeststatus.WorkspaceStatus) bool { return len(ws.RejectionsByType) > 0 }) {
 		return
 	}
 	fmt.Fprintln(w, "\nREJECTIONS")
