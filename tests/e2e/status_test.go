@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -267,8 +268,16 @@ func TestStatusCountsAKnownLoadAcrossRestarts(t *testing.T) {
 	require.NoError(t, e2etest.ExportGRPC(ctx, gw.GRPC(gw.Headers()), e2etest.GenTraces(6, nil)))
 	gw.Kill()
 	count("traces", 6)
+	var snap struct {
+		Next uint64 `json:"next_seq"`
+	}
+	raw, err := os.ReadFile(filepath.Join(gw.DataDir, "status", "status.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(raw, &snap))
 	gw.Restart(t)
 	check("after SIGKILL", replays+1)
+	o, _ := statusJSON(t, gw.Collector)
+	t.Logf("the snapshot at the kill covered the log up to seq %d; recounted from the log up to %d", snap.Next, o.Ingest.Accounting.NextSeq)
 }
 
 // sealedBatches counts the batch window receipts in workspace ws's scroll (tfocol receipts list).

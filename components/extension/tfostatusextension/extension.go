@@ -243,6 +243,10 @@ func (e *statusExtension) instanceID() string {
 
 // IngestStatus is the report of scope now (ingeststatus.Source).
 func (e *statusExtension) IngestStatus(scope ingeststatus.Scope) *ingeststatus.Report {
+	t := e.tally.Load()
+	if t == nil { // not started: nothing counted yet
+		t = ingeststatus.NewTally(ingeststatus.Limits{}, e.now)
+	}
 	live := ingeststatus.Live{Upstream: e.cfg.UpstreamConsumers}
 	if e.log != nil {
 		st := e.log.Stats()
@@ -251,7 +255,7 @@ func (e *statusExtension) IngestStatus(scope ingeststatus.Scope) *ingeststatus.R
 			live.Consumers = append(live.Consumers, ingeststatus.LiveConsumer{Name: c.Name, LagEntries: c.LagEntries, LagBytes: c.LagBytes})
 		}
 	}
-	return e.tally.Load().Report(scope, live)
+	return t.Report(scope, live)
 }
 
 // reportSelf records the extension's own status in the engine status. (In collector v0.149.0 an extension's
