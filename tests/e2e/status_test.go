@@ -31,7 +31,8 @@ import (
 
 const (
 	statusOverlay = "tests/e2e/testdata/status/gateway.yaml"
-	stallOverlay  = "tests/e2e/testdata/status/stall.yaml"
+	// A 4 MiB log and a forward consumer stalled after 2s of failures (shared with the reliability suite).
+	stallOverlay  = "tests/reliability/testdata/small-log.yaml"
 	statusOtherWS = "0b7e6c1a-8d2f-4c39-9a51-2f0f2b8e4d11"
 )
 
