@@ -99,7 +99,7 @@ type statusLoad struct {
 	bySignal                                         map[string]uint64
 	recordsBySignal                                  map[string]uint64
 	eventsByType                                     map[string]uint64
-	rejections_                                      map[string]ingeststatus.Rejections
+	rejectionsByType                                 map[string]ingeststatus.Rejections
 	agents                                           map[string]bool // agent.id of the valid HostHeartbeat fixtures
 }
 
@@ -114,7 +114,7 @@ func TestStatusCountsAKnownLoadAcrossRestarts(t *testing.T) {
 	ws := gw.Workspace
 	want := statusLoad{bySignal: map[string]uint64{"traces": 0, "metrics": 0, "logs": 0},
 		recordsBySignal: map[string]uint64{"traces": 0, "metrics": 0, "logs": 0}, eventsByType: map[string]uint64{},
-		rejections_: map[string]ingeststatus.Rejections{}, agents: map[string]bool{}}
+		rejectionsByType: map[string]ingeststatus.Rejections{}, agents: map[string]bool{}}
 	count := func(signal string, records int) {
 		want.batches++
 		want.bySignal[signal]++
@@ -145,13 +145,13 @@ func TestStatusCountsAKnownLoadAcrossRestarts(t *testing.T) {
 		want.eventsByType[typ]++
 		if fx.Expect.Outcome == "rejected" {
 			want.rejections++
-			rj := want.rejections_[typ]
+			rj := want.rejectionsByType[typ]
 			if rj.Reasons == nil {
 				rj.Reasons = map[string]uint64{}
 			}
 			rj.Total++
 			rj.Reasons[fx.Expect.Reason]++
-			want.rejections_[typ] = rj
+			want.rejectionsByType[typ] = rj
 		} else if typ == ingeststatus.HeartbeatEvent {
 			want.heartbeats++
 			want.agents[fx.Attributes["agent.id"].(string)] = true
@@ -208,7 +208,7 @@ func TestStatusCountsAKnownLoadAcrossRestarts(t *testing.T) {
 		assert.Equal(t, want.events, a.Events, phase)
 		assert.Equal(t, want.eventsByType, a.EventsByType, phase)
 		assert.Equal(t, want.rejections, a.Rejections, phase)
-		assert.Equal(t, want.rejections_, a.RejectionsByType, phase)
+		assert.Equal(t, want.rejectionsByType, a.RejectionsByType, phase)
 		assert.Equal(t, want.heartbeats, a.Heartbeats, phase)
 		assert.Equal(t, map[string]uint64{"traces": 0, "metrics": 0, "logs": dups}, a.DuplicatesBySignal, phase)
 		agents := map[string]bool{}
