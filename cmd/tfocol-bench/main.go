@@ -291,7 +291,8 @@ var allPeers = []string{peerStock, peerDurable, peerDurableSync, peerTfocol}
 
 // harnessEnv are the variables e2etest.Start sets for every collector (ports, data and config directory).
 var harnessEnv = []string{"TFOCOL_OTLP_GRPC_ENDPOINT", "TFOCOL_OTLP_HTTP_ENDPOINT", "TFOCOL_HEALTH_ENDPOINT",
-	"TFOCOL_PROMETHEUS_ENDPOINT", "TFOCOL_METRICS_HOST", "TFOCOL_METRICS_PORT", "TFOCOL_DATA_DIR", "TFOCOL_CONFIG_DIR"}
+	"TFOCOL_PROMETHEUS_ENDPOINT", "TFOCOL_METRICS_HOST", "TFOCOL_METRICS_PORT", "TFOCOL_STATUS_ENDPOINT", "TFOCOL_DATA_DIR",
+	"TFOCOL_CONFIG_DIR"}
 
 // pipelines returns the pipelines of o.Peers, all exporting to the sink. The stock and durable ones are the
 // bench's own configs; the gateway gets only the TFOCOL_* variables its config's header documents (plus --set

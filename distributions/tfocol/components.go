@@ -20,6 +20,7 @@ import (
 	tfologexporter "github.com/tfocol/tfocol/components/exporter/tfologexporter"
 	tfoauthextension "github.com/tfocol/tfocol/components/extension/tfoauthextension"
 	tfologextension "github.com/tfocol/tfocol/components/extension/tfologextension"
+	tfostatusextension "github.com/tfocol/tfocol/components/extension/tfostatusextension"
 	redactionstatsprocessor "github.com/tfocol/tfocol/components/processor/redactionstatsprocessor"
 	workspaceprocessor "github.com/tfocol/tfocol/components/processor/workspaceprocessor"
 	heartbeatreceiver "github.com/tfocol/tfocol/components/receiver/heartbeatreceiver"
@@ -68,6 +69,7 @@ func components() (otelcol.Factories, error) {
 		zpagesextension.NewFactory(),
 		tfoauthextension.NewFactory(),
 		tfologextension.NewFactory(),
+		tfostatusextension.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -79,6 +81,7 @@ func components() (otelcol.Factories, error) {
 		zpagesextension.NewFactory().Type():      "go.opentelemetry.io/collector/extension/zpagesextension v0.149.0",
 		tfoauthextension.NewFactory().Type():     "github.com/tfocol/tfocol v0.0.0",
 		tfologextension.NewFactory().Type():      "github.com/tfocol/tfocol v0.0.0",
+		tfostatusextension.NewFactory().Type():   "github.com/tfocol/tfocol v0.0.0",
 	})
 
 	factories.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](

@@ -9,6 +9,7 @@ import (
 	"github.com/tfocol/tfocol/internal/cli/keyscmd"
 	"github.com/tfocol/tfocol/internal/cli/logcmd"
 	"github.com/tfocol/tfocol/internal/cli/receiptscmd"
+	"github.com/tfocol/tfocol/internal/cli/statuscmd"
 	"github.com/tfocol/tfocol/internal/cli/tokenscmd"
 )
 
@@ -18,6 +19,7 @@ func Commands() []*cobra.Command {
 		keyscmd.New(),
 		logcmd.New(),
 		receiptscmd.New(),
+		statuscmd.New(),
 		tokenscmd.New(),
 	}
 }

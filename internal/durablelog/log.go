@@ -77,6 +77,7 @@ var (
 // Stats is a snapshot of the log.
 type Stats struct {
 	Bytes           int64
+	MaxBytes        int64 // the bound (Options.MaxBytes; 0 = unbounded)
 	Segments        int
 	FirstSeq        uint64
 	NextSeq         uint64
@@ -609,7 +610,7 @@ func (l *Log) lagBytesLocked(from uint64) int64 {
 func (l *Log) Stats() Stats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	st := Stats{Bytes: l.bytes, Segments: len(l.segs), FirstSeq: l.firstSeqLocked(), NextSeq: l.nextSeq, Full: l.full,
+	st := Stats{Bytes: l.bytes, MaxBytes: l.opts.MaxBytes, Segments: len(l.segs), FirstSeq: l.firstSeqLocked(), NextSeq: l.nextSeq, Full: l.full,
 		LastAppendError: l.lastErr, Damaged: l.damaged}
 	for _, c := range l.cursors {
 		cs := CursorStats{Name: c.name, Committed: c.committed, Read: c.read, LagBytes: l.lagBytesLocked(c.committed)}

@@ -115,6 +115,7 @@ type Ports struct {
 	Health     string // TFOCOL_HEALTH_ENDPOINT
 	Prometheus string // TFOCOL_PROMETHEUS_ENDPOINT (spanmetrics scrape)
 	Metrics    string // TFOCOL_METRICS_HOST/PORT (the collector's own telemetry)
+	Status     string // TFOCOL_STATUS_ENDPOINT (the gateway's tfo_status)
 }
 
 // NewPorts allocates a free address for each listener.
@@ -125,6 +126,7 @@ func NewPorts(t testing.TB) Ports {
 		Health:     FreeAddr(t),
 		Prometheus: FreeAddr(t),
 		Metrics:    FreeAddr(t),
+		Status:     FreeAddr(t),
 	}
 }
 
@@ -138,6 +140,7 @@ func (p Ports) Env() map[string]string {
 		"TFOCOL_PROMETHEUS_ENDPOINT": p.Prometheus,
 		"TFOCOL_METRICS_HOST":        host,
 		"TFOCOL_METRICS_PORT":        port,
+		"TFOCOL_STATUS_ENDPOINT":     p.Status,
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/tfocol/tfocol/components/exporter/receiptexporter/internal/metadata"
 	"github.com/tfocol/tfocol/internal/durablelog"
+	"github.com/tfocol/tfocol/internal/ingeststatus"
 	"github.com/tfocol/tfocol/internal/receipts"
 )
 
@@ -99,6 +100,9 @@ type engine struct {
 	reqs    chan *request
 	stop    chan struct{}
 	stopped chan struct{}
+
+	// status is told of seals and open windows (status.go).
+	status ingeststatus.Recorder
 }
 
 func newEngine(cfg *Config, logger *zap.Logger, tel *metadata.TelemetryBuilder, now func() time.Time) (*engine, error) {
@@ -109,6 +113,7 @@ func newEngine(cfg *Config, logger *zap.Logger, tel *metadata.TelemetryBuilder, 
 		wsDirs: map[string]string{}, traceSpoolRotate: defaultTraceSpoolRotate,
 		holds: map[holdKey]*hold{}, streams: map[durablelog.Stream]struct{}{},
 		reqs: make(chan *request, 1024), stop: make(chan struct{}), stopped: make(chan struct{}),
+		status: ingeststatus.Nop{},
 	}
 	maxOpen := cfg.MaxOpenFiles
 	if maxOpen < 1 {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tfocol/tfocol/components/exporter/receiptexporter/internal/metadata"
 	"github.com/tfocol/tfocol/internal/durablelog"
+	"github.com/tfocol/tfocol/internal/ingeststatus"
 	"github.com/tfocol/tfocol/internal/receipts"
 	"github.com/tfocol/tfocol/internal/receipts/merkle"
 )
@@ -42,7 +43,7 @@ func (e *receiptExporter) start(ctx context.Context, host component.Host) error 
 }
 
 // startWith lets tests install engine hooks before the engine opens its directory.
-func (e *receiptExporter) startWith(_ context.Context, _ component.Host, hooks ...func(*engine)) error {
+func (e *receiptExporter) startWith(_ context.Context, host component.Host, hooks ...func(*engine)) error {
 	tel, err := metadata.NewTelemetryBuilder(e.set.TelemetrySettings)
 	if err != nil {
 		return err
@@ -51,6 +52,7 @@ func (e *receiptExporter) startWith(_ context.Context, _ component.Host, hooks .
 	if err != nil {
 		return err
 	}
+	eng.status = ingeststatus.FindRecorder(host)
 	for _, h := range hooks {
 		h(eng)
 	}

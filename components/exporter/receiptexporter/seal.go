@@ -63,6 +63,7 @@ type sealResult struct {
 // tick starts sealing the windows whose end + grace is not after the present (sealNext does the work, a chunk at
 // a time); once none is left, it completes idle traces and reports traces completed early.
 func (e *engine) tick() {
+	e.reportPending()
 	if e.fatal != nil || len(e.sealDue) > 0 {
 		return
 	}
@@ -202,6 +203,7 @@ func (e *engine) sealWindows(ws []*window, now time.Time) []sealResult {
 		case sealDone:
 			e.derivedSealed(w)
 			e.dropWindow(w)
+			e.status.Sealed(w.workspace, w.key.signal)
 			e.tel.ReceiptWindowsSealed.Add(context.Background(), 1, metric.WithAttributes(attribute.String("type", r.typ)))
 			e.tel.ReceiptSealDuration.Record(context.Background(), r.duration.Seconds())
 		case sealFailed:

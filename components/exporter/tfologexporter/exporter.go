@@ -23,6 +23,7 @@ import (
 	"github.com/tfocol/tfocol/components/exporter/tfologexporter/internal/metadata"
 	"github.com/tfocol/tfocol/internal/durablelog"
 	"github.com/tfocol/tfocol/internal/durablelog/loghost"
+	"github.com/tfocol/tfocol/internal/ingeststatus"
 )
 
 // Outcomes of tfocol_log_appends.
@@ -43,6 +44,7 @@ type logExporter struct {
 	// pipeline started, so a request may arrive before this signal's exporter has started.
 	log     atomic.Pointer[durablelog.Log]
 	host    component.Host
+	status  ingeststatus.Recorder
 	appends metric.Int64Counter
 	opts    map[string]metric.MeasurementOption
 
@@ -59,7 +61,7 @@ func (e *logExporter) start(_ context.Context, host component.Host) error {
 	if err != nil {
 		return err
 	}
-	e.provider, e.host = p, host
+	e.provider, e.host, e.status = p, host, ingeststatus.FindRecorder(host)
 	e.appends, err = e.set.MeterProvider.Meter(metadata.ScopeName).Int64Counter("tfocol_log_appends",
 		metric.WithDescription("Requests handed to the durable log, by signal and outcome (written, duplicate: its Idempotency-Key was already in the log, refused_full, refused_error)."),
 		metric.WithUnit("{request}"))
@@ -113,6 +115,7 @@ func (e *logExporter) append(ctx context.Context, raw []byte) error {
 		outcome := outcomeWritten
 		if dup {
 			outcome = outcomeDuplicate
+			e.status.Duplicate(requestWorkspace(ctx), loghost.SignalName(e.signal))
 		}
 		e.appends.Add(ctx, 1, e.opts[outcome])
 		e.recovered()

@@ -24,13 +24,18 @@ func requestKey(ctx context.Context, signal string) (key [16]byte, ok bool) {
 		return key, false
 	}
 	h := blake3.New()
-	_, _ = h.WriteString(strings.ToLower(first(md.Get(headerWorkspace))))
+	_, _ = h.WriteString(requestWorkspace(ctx))
 	_, _ = h.Write([]byte{0})
 	_, _ = h.WriteString(k)
 	_, _ = h.Write([]byte{0})
 	_, _ = h.WriteString(signal)
 	copy(key[:], h.Sum(nil))
 	return key, true
+}
+
+// requestWorkspace is the request's x-workspace-id (the workspace processor has checked it).
+func requestWorkspace(ctx context.Context) string {
+	return strings.ToLower(first(client.FromContext(ctx).Metadata.Get(headerWorkspace)))
 }
 
 func first(values []string) string {

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/tfocol/tfocol/components/processor/workspaceprocessor/internal/metadata"
+	"github.com/tfocol/tfocol/internal/ingeststatus"
 	"github.com/tfocol/tfocol/internal/principal"
 )
 
@@ -69,6 +70,7 @@ type workspaceProcessor struct {
 	startErr  error
 	refs      int // started signal instances; guarded by sharedMu
 	store     idempotencyStore
+	status    ingeststatus.Recorder
 }
 
 var (
@@ -105,6 +107,7 @@ func (p *workspaceProcessor) start(ctx context.Context, host component.Host) err
 	p.refs++
 	sharedMu.Unlock()
 	p.startOnce.Do(func() {
+		p.status = ingeststatus.FindRecorder(host)
 		p.store, p.startErr = p.openStore(ctx, host)
 	})
 	return p.startErr
@@ -178,6 +181,7 @@ func (p *workspaceProcessor) consume(ctx context.Context, signal string, fingerp
 			return status.Error(codes.Unavailable, "idempotency store unavailable, retry later")
 		case st == statusCompleted:
 			p.count(ctx, outcomeDuplicate, signal, label)
+			p.status.Duplicate(req.workspace, signal)
 			return nil
 		case st == statusInFlight:
 			p.count(ctx, outcomeInFlightConflict, signal, label)

@@ -20,6 +20,7 @@ import (
 	"github.com/tfocol/tfocol/components/receiver/tfologreceiver/internal/metadata"
 	"github.com/tfocol/tfocol/internal/durablelog"
 	"github.com/tfocol/tfocol/internal/durablelog/loghost"
+	"github.com/tfocol/tfocol/internal/ingeststatus"
 )
 
 // readBatch bounds one read of the cursor; idlePoll is how often an idle receiver re-checks the head, which is
@@ -45,6 +46,7 @@ type logReceiver struct {
 	hosts   []component.Host
 
 	stream    *stream
+	status    ingeststatus.Recorder
 	cancel    context.CancelFunc
 	done      chan struct{}
 	delivered metric.Int64Counter
@@ -96,6 +98,7 @@ func (r *logReceiver) Start(_ context.Context, host component.Host) error {
 		return err
 	}
 	r.stream = newStream(cur)
+	r.status = ingeststatus.FindRecorder(host)
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel, r.done = cancel, make(chan struct{})
 	go r.run(ctx, cur)
@@ -192,6 +195,7 @@ func (r *logReceiver) deliver(ctx context.Context, group []durablelog.Entry) boo
 			return false
 		}
 		r.retries.Add(ctx, 1, metric.WithAttributes(attribute.String("consumer", r.name)))
+		r.status.DeliveryFailed(r.name)
 		if failingSince.IsZero() {
 			failingSince = time.Now()
 			r.set.Logger.Warn("durable log consumer failed; retrying the same entries until it succeeds",
@@ -211,6 +215,7 @@ func (r *logReceiver) deliver(ctx context.Context, group []durablelog.Entry) boo
 	if !failingSince.IsZero() {
 		r.set.Logger.Info("durable log consumer recovered", zap.String("consumer", r.name),
 			zap.Duration("failed_for", time.Since(failingSince)))
+		r.status.DeliveryRecovered(r.name)
 		if stalled {
 			r.report(componentstatus.NewEvent(componentstatus.StatusOK))
 		}
