@@ -181,15 +181,13 @@ func (r *edgeReceiver) eventRecord(raw json.RawMessage, b batch, agentID string,
 		res.Status, res.Reason = outcomeInvalid, "time: want an RFC 3339 date-time, e.g. 2026-01-01T01:17:42Z"
 		return plog.LogRecord{}, ""
 	}
-	var body any
+	lr := plog.NewLogRecord()
 	if len(ev.Payload) > 0 {
-		if body, err = decodeValue(ev.Payload); err != nil {
+		if err := decodeInto(ev.Payload, lr.Body()); err != nil {
 			res.Status, res.Reason = outcomeInvalid, "payload: "+err.Error()
 			return plog.LogRecord{}, ""
 		}
 	}
-
-	lr := plog.NewLogRecord()
 	lr.SetEventName(ev.Type)
 	lr.SetTimestamp(pcommon.NewTimestampFromTime(at))
 	setSeverity(lr, ev.Severity)
@@ -218,12 +216,6 @@ func (r *edgeReceiver) eventRecord(raw json.RawMessage, b batch, agentID string,
 	putNonEmpty(a, "agent.id", agentID)
 	if agent != nil {
 		putNonEmpty(a, "agent.version", agent.Version)
-	}
-	if body != nil {
-		if err := lr.Body().FromRaw(body); err != nil {
-			res.Status, res.Reason = outcomeInvalid, "payload: "+err.Error()
-			return plog.LogRecord{}, ""
-		}
 	}
 	return lr, ev.Type
 }

@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"strings"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
 // decodeStrict decodes one JSON value into v, refusing unknown fields and trailing data.
@@ -51,4 +55,68 @@ func pdataNumbers(v any) any {
 		}
 	}
 	return v
+}
+
+// maxJSONDepth bounds how deeply a payload may nest (contracts reject documents deeper than 64 levels anyway).
+const maxJSONDepth = 128
+
+// decodeInto decodes one JSON value into dst in document order: map keys keep the order they were sent in, so the
+// same request bytes always make the same pdata, and the workspace processor's payload fingerprint (of the
+// protobuf encoding) matches on a retry. Numbers map as in decodeValue.
+func decodeInto(data []byte, dst pcommon.Value) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := readValue(dec, dst, 0); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("unexpected data after the JSON value")
+	}
+	return nil
+}
+
+func readValue(dec *json.Decoder, dst pcommon.Value, depth int) error {
+	if depth > maxJSONDepth {
+		return fmt.Errorf("nests deeper than %d levels", maxJSONDepth)
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		if t == '{' {
+			m := dst.SetEmptyMap()
+			for dec.More() {
+				key, err := dec.Token()
+				if err != nil {
+					return err
+				}
+				if err := readValue(dec, m.PutEmpty(key.(string)), depth+1); err != nil {
+					return err
+				}
+			}
+		} else {
+			s := dst.SetEmptySlice()
+			for dec.More() {
+				if err := readValue(dec, s.AppendEmpty(), depth+1); err != nil {
+					return err
+				}
+			}
+		}
+		_, err = dec.Token() // the closing delimiter
+		return err
+	case string:
+		dst.SetStr(t)
+	case bool:
+		dst.SetBool(t)
+	case json.Number:
+		switch n := pdataNumbers(t).(type) {
+		case int64:
+			dst.SetInt(n)
+		case float64:
+			dst.SetDouble(n)
+		}
+	}
+	return nil // null stays empty
 }
