@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -37,7 +38,7 @@ type edgeEnv struct {
 	agentJSON  map[string]any // `tfocol tokens issue -o json` of the agent token
 }
 
-func edgeStart(t *testing.T, env map[string]string) *edgeEnv {
+func edgeStart(t *testing.T, env map[string]string, overlays ...string) *edgeEnv {
 	t.Helper()
 	e := &edgeEnv{dir: t.TempDir()}
 	e.signingKey, e.state = filepath.Join(e.dir, "jwt-signing.key"), filepath.Join(e.dir, "tokens.yaml")
@@ -56,12 +57,12 @@ func edgeStart(t *testing.T, env map[string]string) *edgeEnv {
 	all := map[string]string{
 		"TFOCOL_JWT_PUBLIC_KEYS_FILE": publicKeys,
 		"TFOCOL_JWT_TOKENS_FILE":      e.state,
-		"TFOCOL_JWT_SIGNING_KEY_FILE": e.signingKey,
+		"TFOCOL_EDGE_ROTATION_SIGNING_KEY_FILE": e.signingKey,
 	}
 	for k, v := range env {
 		all[k] = v
 	}
-	e.gw = e2etest.StartGateway(t, e2etest.Options{Configs: []string{rcOverlay}, Env: all})
+	e.gw = e2etest.StartGateway(t, e2etest.Options{Configs: append([]string{rcOverlay}, overlays...), Env: all})
 	return e
 }
 
@@ -357,4 +358,32 @@ func TestEdgeSirveoLifecycleIsSealed(t *testing.T) {
 	assert.Regexp(t, `tfocol_edge_sirveo_checksums_total\{[^}]*result="mismatch"[^}]*\} 1`, metrics)
 	assert.Regexp(t, `tfocol_edge_requests_total\{[^}]*endpoint="sirveo"[^}]*reason="checksum_malformed"[^}]*status_code="400"[^}]*\} 1`, metrics)
 	assert.Regexp(t, `tfocol_event_router_events_total\{[^}]*event_type="InstanceLifecycle"[^}]*outcome="default"[^}]*\} 4`, metrics)
+}
+
+// With configs/gateway-tls.yaml the edge API is served over TLS with the gateway's certificate (and without
+// client certificates, which Sirveo servers do not have, even when OTLP requires them).
+func TestEdgeAPIOverTLS(t *testing.T) {
+	pki := newTestPKI(t)
+	pki.issue(t, "server", 20, true)
+	e := edgeStart(t, map[string]string{
+		"TFOCOL_TLS_CERT_FILE":      pki.path("server.crt"),
+		"TFOCOL_TLS_KEY_FILE":       pki.path("server.key"),
+		"TFOCOL_TLS_CLIENT_CA_FILE": pki.path("ca.crt"),
+	}, "configs/gateway-tls.yaml")
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.pool}}}
+	req, err := http.NewRequest(http.MethodPost, "https://"+e.gw.Ports.Edge+"/api/v1/sirveo/telemetry", bytes.NewReader(sirveoEvent("begin")))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+e.agentToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+
+	// Plaintext is not served: Go's TLS server answers a bare 400 (or resets the connection).
+	if plain, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + e.gw.Ports.Edge + "/api/v1/edge-agent/enrollment"); err == nil {
+		plain.Body.Close()
+		assert.Equal(t, http.StatusBadRequest, plain.StatusCode, "no plaintext on the TLS port")
+	}
 }

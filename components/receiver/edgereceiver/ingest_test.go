@@ -318,3 +318,16 @@ func clone(m map[string]any) map[string]any {
 	}
 	return out
 }
+
+// A payload nested deeper than the receiver decodes is an invalid event, not a deep record for the pipeline.
+func TestIngestDeepPayloadIsInvalid(t *testing.T) {
+	f := newFixture(t).start()
+	deep := strings.Repeat(`{"a":`, 200) + `1` + strings.Repeat(`}`, 200)
+	body := `{"events":[{"type":"BackupFailure","time":"2026-01-01T00:00:00Z","payload":` + deep + `}]}`
+	resp := f.do(http.MethodPost, pathIngest, withKey(f.keyHeaders(wsA), "deep"), body)
+	require.Equal(t, http.StatusOK, resp.code, "%s", resp.raw)
+	res := resp.json["events"].([]any)[0].(map[string]any)
+	assert.Equal(t, "invalid", res["status"])
+	assert.Equal(t, "payload: nests deeper than 128 levels", res["reason"])
+	assert.Empty(t, f.pipe.got())
+}
