@@ -55,8 +55,8 @@ func edgeStart(t *testing.T, env map[string]string, overlays ...string) *edgeEnv
 	e.agentToken = issue("edge-agent", "host-edge-01", "agent.token")
 	e.adminToken = issue("edge-admin", "ops", "admin.token")
 	all := map[string]string{
-		"TFOCOL_JWT_PUBLIC_KEYS_FILE": publicKeys,
-		"TFOCOL_JWT_TOKENS_FILE":      e.state,
+		"TFOCOL_JWT_PUBLIC_KEYS_FILE":           publicKeys,
+		"TFOCOL_JWT_TOKENS_FILE":                e.state,
 		"TFOCOL_EDGE_ROTATION_SIGNING_KEY_FILE": e.signingKey,
 	}
 	for k, v := range env {

@@ -127,30 +127,18 @@ func TestRotateRefusals(t *testing.T) {
 	adminToken, _ := f.issueToken(wsA, "edge-admin", "ops")
 	_, _ = f.issueToken(wsB, "edge-agent", "host-b")
 
-	for name, tc := range map[string]struct {
-		headers map[string]string
-		body    any
-		code    int
-		reason  string
-		message string
-	}{
-		"agent token":        {withKey(bearer(agentToken), "k"), nil, 403, "not_admin", "admin credential"},
-		"agent key":          {withKey(f.keyHeaders(wsA), "k"), nil, 403, "not_admin", "admin credential"},
-		"no key":             {f.adminHeaders(wsA), nil, 400, "bad_rotation_key", "Idempotency-Key"},
-		"keys disagree":      {withKey(f.adminHeaders(wsA), "a"), map[string]any{"rotation_key": "b"}, 400, "bad_rotation_key", "disagree"},
-		"other workspace":    {withKey(f.adminHeaders(wsB), "k"), nil, 403, "forbidden", "not allowed"},
-		"several tokens":     {withKey(bearer(adminToken), "k"), nil, 400, "ambiguous_token", "several active tokens"},
-		"unknown token":      {withKey(f.adminHeaders(wsA), "k"), map[string]any{"token_id": "tft_nothere"}, 404, "no_token", "no such token"},
-		"token of elsewhere": {withKey(f.adminHeaders(wsA), "k"), map[string]any{"token_id": tokenOf(t, f, wsB)}, 404, "no_token", "no such token"},
-		"bad body":           {withKey(f.adminHeaders(wsA), "k"), map[string]any{"token": "x"}, 400, "bad_json", "unknown field"},
+	for name, tc := range map[string]refusalCase{
+		"agent token":        {"", withKey(bearer(agentToken), "k"), nil, 403, "not_admin", "admin credential"},
+		"agent key":          {"", withKey(f.keyHeaders(wsA), "k"), nil, 403, "not_admin", "admin credential"},
+		"no key":             {"", f.adminHeaders(wsA), nil, 400, "bad_rotation_key", "Idempotency-Key"},
+		"keys disagree":      {"", withKey(f.adminHeaders(wsA), "a"), map[string]any{"rotation_key": "b"}, 400, "bad_rotation_key", "disagree"},
+		"other workspace":    {"", withKey(f.adminHeaders(wsB), "k"), nil, 403, "forbidden", "not allowed"},
+		"several tokens":     {"", withKey(bearer(adminToken), "k"), nil, 400, "ambiguous_token", "several active tokens"},
+		"unknown token":      {"", withKey(f.adminHeaders(wsA), "k"), map[string]any{"token_id": "tft_nothere"}, 404, "no_token", "no such token"},
+		"token of elsewhere": {"", withKey(f.adminHeaders(wsA), "k"), map[string]any{"token_id": tokenOf(t, f, wsB)}, 404, "no_token", "no such token"},
+		"bad body":           {"", withKey(f.adminHeaders(wsA), "k"), map[string]any{"token": "x"}, 400, "bad_json", "unknown field"},
 	} {
-		t.Run(name, func(t *testing.T) {
-			before := f.requests(epRotate, tc.code, tc.reason)
-			resp := f.do(http.MethodPost, pathRotate, tc.headers, tc.body)
-			require.Equal(t, tc.code, resp.code, "%s", resp.raw)
-			assert.Contains(t, resp.errorMessage(t), tc.message)
-			assert.Equal(t, before+1, f.requests(epRotate, tc.code, tc.reason))
-		})
+		t.Run(name, func(t *testing.T) { f.expectRefusal(t, pathRotate, epRotate, tc) })
 	}
 	st, err := tokenfile.Load(f.tokensFile)
 	require.NoError(t, err)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/client"
 	"go.opentelemetry.io/collector/component"
@@ -304,4 +305,30 @@ func receiverSettings(f *fixture) receiver.Settings {
 	set := receivertest.NewNopSettings(metadata.Type)
 	set.TelemetrySettings = f.tel.NewTelemetrySettings()
 	return set
+}
+
+// refusalCase is a request the receiver must refuse, and how.
+type refusalCase struct {
+	method  string // POST when empty
+	headers map[string]string
+	body    any
+	code    int
+	reason  string
+	message string
+}
+
+// expectRefusal sends tc to path and checks the JSON error body, its message, and that it was counted.
+func (f *fixture) expectRefusal(t *testing.T, path, endpoint string, tc refusalCase) response {
+	t.Helper()
+	method := tc.method
+	if method == "" {
+		method = http.MethodPost
+	}
+	before := f.requests(endpoint, tc.code, tc.reason)
+	resp := f.do(method, path, tc.headers, tc.body)
+	require.Equal(t, tc.code, resp.code, "%s", resp.raw)
+	assert.Contains(t, resp.errorMessage(t), tc.message)
+	assert.Equal(t, "application/json", resp.header.Get("Content-Type"))
+	assert.Equal(t, before+1, f.requests(endpoint, tc.code, tc.reason), "counted under %s", tc.reason)
+	return resp
 }

@@ -202,42 +202,24 @@ func TestIngestRefusals(t *testing.T) {
 		h["Idempotency-Key"] = key
 		return h
 	}
-	for name, tc := range map[string]struct {
-		headers map[string]string
-		body    any
-		code    int
-		reason  string
-		message string
-	}{
-		"no credentials":      {map[string]string{"x-workspace-id": wsA, "Idempotency-Key": "k"}, map[string]any{"events": []any{ev}}, 401, "unauthenticated", "missing credentials"},
-		"wrong secret":        {map[string]string{"X-TelemetryFlow-Key-ID": f.keyID, "X-TelemetryFlow-Key-Secret": "tfs_wrong", "x-workspace-id": wsA}, map[string]any{"events": []any{ev}}, 401, "unauthenticated", "authentication failed"},
-		"other workspace":     {keyedWS(f, wsB), map[string]any{"events": []any{ev}}, 403, "forbidden", "not allowed"},
-		"bad workspace":       {keyedWS(f, "not-a-uuid"), map[string]any{"events": []any{ev}}, 403, "forbidden", "not allowed"}, // tfo_auth checks it first
-		"no idempotency key":  {f.keyHeaders(wsA), map[string]any{"events": []any{ev}}, 400, "missing_idempotency_key", "Idempotency-Key"},
-		"not json":            {keyed("k1"), "{events", 400, "bad_json", "request body"},
-		"unknown field":       {keyed("k2"), map[string]any{"events": []any{ev}, "version": 2}, 400, "bad_json", `unknown field "version"`},
-		"no events":           {keyed("k3"), map[string]any{"events": []any{}}, 400, "no_events", "no events"},
-		"too many events":     {keyed("k4"), map[string]any{"events": []any{ev, ev, ev}}, 413, "too_many_events", "at most 2"},
-		"body too large":      {keyed("k5"), map[string]any{"events": []any{map[string]any{"type": strings.Repeat("x", 5000)}}}, 413, "body_too_large", "larger than 4096 bytes"},
-		"wrong content type":  {map[string]string{"Content-Type": "text/plain"}, "x", 415, "unsupported_media_type", "application/json"},
-		"wrong method is 405": {nil, nil, 405, "method_not_allowed", "use POST"},
+	textPlain := keyed("k6")
+	textPlain["Content-Type"] = "text/plain"
+	for name, tc := range map[string]refusalCase{
+		"no credentials":      {"", map[string]string{"x-workspace-id": wsA, "Idempotency-Key": "k"}, map[string]any{"events": []any{ev}}, 401, "unauthenticated", "missing credentials"},
+		"wrong secret":        {"", map[string]string{"X-TelemetryFlow-Key-ID": f.keyID, "X-TelemetryFlow-Key-Secret": "tfs_wrong", "x-workspace-id": wsA}, map[string]any{"events": []any{ev}}, 401, "unauthenticated", "authentication failed"},
+		"other workspace":     {"", keyedWS(f, wsB), map[string]any{"events": []any{ev}}, 403, "forbidden", "not allowed"},
+		"bad workspace":       {"", keyedWS(f, "not-a-uuid"), map[string]any{"events": []any{ev}}, 403, "forbidden", "not allowed"}, // tfo_auth checks it first
+		"no idempotency key":  {"", f.keyHeaders(wsA), map[string]any{"events": []any{ev}}, 400, "missing_idempotency_key", "Idempotency-Key"},
+		"not json":            {"", keyed("k1"), "{events", 400, "bad_json", "request body"},
+		"unknown field":       {"", keyed("k2"), map[string]any{"events": []any{ev}, "version": 2}, 400, "bad_json", `unknown field "version"`},
+		"no events":           {"", keyed("k3"), map[string]any{"events": []any{}}, 400, "no_events", "no events"},
+		"too many events":     {"", keyed("k4"), map[string]any{"events": []any{ev, ev, ev}}, 413, "too_many_events", "at most 2"},
+		"body too large":      {"", keyed("k5"), map[string]any{"events": []any{map[string]any{"type": strings.Repeat("x", 5000)}}}, 413, "body_too_large", "larger than 4096 bytes"},
+		"wrong content type":  {"", textPlain, "x", 415, "unsupported_media_type", "application/json"},
+		"wrong method is 405": {http.MethodGet, nil, nil, 405, "method_not_allowed", "use POST"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			method := http.MethodPost
-			if tc.code == 405 {
-				method = http.MethodGet
-			}
-			h := tc.headers
-			if tc.code == 415 {
-				h = keyed("k6")
-				h["Content-Type"] = "text/plain"
-			}
-			before := f.requests(epIngest, tc.code, tc.reason)
-			resp := f.do(method, pathIngest, h, tc.body)
-			require.Equal(t, tc.code, resp.code, "%s", resp.raw)
-			assert.Contains(t, resp.errorMessage(t), tc.message)
-			assert.Equal(t, "application/json", resp.header.Get("Content-Type"))
-			assert.Equal(t, before+1, f.requests(epIngest, tc.code, tc.reason))
+			resp := f.expectRefusal(t, pathIngest, epIngest, tc)
 			if tc.code == 401 {
 				assert.Equal(t, `Bearer realm="tfocol"`, resp.header.Get("WWW-Authenticate"))
 			}

@@ -25,44 +25,13 @@ func decodeStrict(data []byte, v any) error {
 	return nil
 }
 
-// decodeValue decodes a JSON value into the types pdata's FromRaw takes: integers (no fraction, no exponent) as
-// int64 and other numbers as float64, as an OTLP producer would send them, so a contract's "integer" sees an int.
-func decodeValue(data []byte) (any, error) {
-	var v any
-	if err := decodeStrict(data, &v); err != nil {
-		return nil, err
-	}
-	return pdataNumbers(v), nil
-}
-
-func pdataNumbers(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if !strings.ContainsAny(x.String(), ".eE") {
-			if i, err := x.Int64(); err == nil {
-				return i
-			}
-		}
-		f, _ := x.Float64()
-		return f
-	case map[string]any:
-		for k, e := range x {
-			x[k] = pdataNumbers(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = pdataNumbers(e)
-		}
-	}
-	return v
-}
-
 // maxJSONDepth bounds how deeply a payload may nest (contracts reject documents deeper than 64 levels anyway).
 const maxJSONDepth = 128
 
 // decodeInto decodes one JSON value into dst in document order: map keys keep the order they were sent in, so the
 // same request bytes always make the same pdata, and the workspace processor's payload fingerprint (of the
-// protobuf encoding) matches on a retry. Numbers map as in decodeValue.
+// protobuf encoding) matches on a retry. Integers (no fraction, no exponent) become int values and other numbers
+// doubles, as an OTLP producer would send them, so a contract's "integer" sees an int.
 func decodeInto(data []byte, dst pcommon.Value) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
@@ -111,12 +80,14 @@ func readValue(dec *json.Decoder, dst pcommon.Value, depth int) error {
 	case bool:
 		dst.SetBool(t)
 	case json.Number:
-		switch n := pdataNumbers(t).(type) {
-		case int64:
-			dst.SetInt(n)
-		case float64:
-			dst.SetDouble(n)
+		if !strings.ContainsAny(t.String(), ".eE") {
+			if i, err := t.Int64(); err == nil {
+				dst.SetInt(i)
+				return nil
+			}
 		}
+		f, _ := t.Float64()
+		dst.SetDouble(f)
 	}
 	return nil // null stays empty
 }

@@ -49,23 +49,22 @@ func (r *edgeReceiver) handleSirveo(w http.ResponseWriter, req *http.Request) *r
 	if f != nil {
 		return f
 	}
-	v, err := decodeValue(body)
-	payload, isObject := v.(map[string]any)
-	if err != nil || !isObject {
+	pv := pcommon.NewValueEmpty()
+	if err := decodeInto(body, pv); err != nil || pv.Type() != pcommon.ValueTypeMap {
 		return refuse(codes.InvalidArgument, "bad_payload", "the body must be one JSON object (seed 003's telemetry payload)")
 	}
-	reason, _ := payload["reason"].(string)
-	phase, ok := sirveoPhase[reason]
+	payload := pv.Map()
+	phase, ok := sirveoPhase[strField(payload, "reason")]
 	if !ok {
 		return refuse(codes.InvalidArgument, "bad_payload", "reason must be begin, update, license-state-change or end")
 	}
-	checksum, _ := payload["checksum"].(string)
+	checksum := strField(payload, "checksum")
 	if !checksumShape.MatchString(checksum) {
 		r.countChecksum(ctx, "malformed")
 		return refuse(codes.InvalidArgument, "checksum_malformed", "checksum must be 16 lowercase hex digits")
 	}
-	instance, _ := payload["instance_id"].(string)
-	verdict := r.checksums.check(ws+"/"+instance, valuesFingerprint(payload), checksum)
+	instance := strField(payload, "instance_id")
+	verdict := r.checksums.check(ws+"/"+instance, valuesFingerprint(payload.AsRaw()), checksum)
 	r.countChecksum(ctx, verdict)
 	if verdict == checksumMismatch && r.cfg.Sirveo.OnChecksumMismatch == MismatchReject {
 		return refuse(codes.InvalidArgument, "checksum_mismatch", "checksum does not match the one this instance sent with the same values")
@@ -137,28 +136,10 @@ func (r *edgeReceiver) anonymous() []string {
 
 // sirveoRecord maps a seed 003 payload to an InstanceLifecycle record (configs/schemas/instance_lifecycle.v1.json).
 // The instance sends no host or machine identity, and none is added: the resource names the service and instance.
-func sirveoRecord(eventType string, payload map[string]any, phase, verdict, eventID string, now time.Time) (plog.Logs, plog.LogRecord) {
-	body := map[string]any{"phase": phase, "checksumStatus": verdict}
-	known := map[string]bool{}
-	for _, f := range sirveoFields {
-		known[f.wire] = true
-		if v, ok := payload[f.wire]; ok {
-			body[f.body] = v
-		}
-	}
-	extra := map[string]any{}
-	for k, v := range payload {
-		if !known[k] {
-			extra[k] = v
-		}
-	}
-	if len(extra) > 0 {
-		body["extra"] = extra
-	}
-	instance, _ := payload["instance_id"].(string)
-	version, _ := payload["build_version"].(string)
+func sirveoRecord(eventType string, payload pcommon.Map, phase, verdict, eventID string, now time.Time) (plog.Logs, plog.LogRecord) {
+	instance, version := strField(payload, "instance_id"), strField(payload, "build_version")
 	severity := "info"
-	if valid, ok := payload["license_valid"].(bool); (ok && !valid) || verdict == checksumMismatch {
+	if valid, ok := payload.Get("license_valid"); (ok && valid.Type() == pcommon.ValueTypeBool && !valid.Bool()) || verdict == checksumMismatch {
 		severity = "warning"
 	}
 
@@ -180,20 +161,48 @@ func sirveoRecord(eventType string, payload map[string]any, phase, verdict, even
 	a.PutStr("tfo.event.contract_version", "1")
 	a.PutStr("event.id", eventID)
 	a.PutStr("event.severity", severity)
-	if v, ok := payload["instance_id"]; ok {
-		_ = a.PutEmpty("service.instance.id").FromRaw(v)
+	if v, ok := payload.Get("instance_id"); ok {
+		v.CopyTo(a.PutEmpty("service.instance.id"))
 	}
-	_ = lr.Body().SetEmptyMap().FromRaw(body)
+
+	body := lr.Body().SetEmptyMap()
+	body.PutStr("phase", phase)
+	known := map[string]bool{}
+	for _, f := range sirveoFields {
+		known[f.wire] = true
+		if v, ok := payload.Get(f.wire); ok {
+			v.CopyTo(body.PutEmpty(f.body))
+		}
+	}
+	body.PutStr("checksumStatus", verdict)
+	var extra pcommon.Map
+	payload.Range(func(k string, v pcommon.Value) bool {
+		if !known[k] {
+			if extra == (pcommon.Map{}) {
+				extra = body.PutEmptyMap("extra")
+			}
+			v.CopyTo(extra.PutEmpty(k))
+		}
+		return true
+	})
 	return ld, lr
 }
 
-func instanceState(ws, phase, verdict string, p map[string]any, now time.Time) InstanceState {
-	str := func(k string) string { s, _ := p[k].(string); return s }
-	valid, _ := p["license_valid"].(bool)
-	return InstanceState{Workspace: ws, InstanceID: str("instance_id"), Phase: phase, Reason: str("reason"), SeenAt: now,
-		BuildVersion: str("build_version"), BuildCommit: str("build_commit"), BuildTime: str("build_time"),
-		BuildMode: str("build_mode"), BuildOS: str("build_os"), BuildArch: str("build_arch"), LicenseValid: valid,
-		LicenseKeyHash: str("license_key_hash"), CustomID: str("custom_id"), ChecksumStatus: verdict}
+// strField is a string field of the payload, "" when absent or not a string.
+func strField(p pcommon.Map, k string) string {
+	if v, ok := p.Get(k); ok && v.Type() == pcommon.ValueTypeStr {
+		return v.Str()
+	}
+	return ""
+}
+
+func instanceState(ws, phase, verdict string, p pcommon.Map, now time.Time) InstanceState {
+	valid, ok := p.Get("license_valid")
+	return InstanceState{Workspace: ws, InstanceID: strField(p, "instance_id"), Phase: phase, Reason: strField(p, "reason"),
+		SeenAt: now, BuildVersion: strField(p, "build_version"), BuildCommit: strField(p, "build_commit"),
+		BuildTime: strField(p, "build_time"), BuildMode: strField(p, "build_mode"), BuildOS: strField(p, "build_os"),
+		BuildArch: strField(p, "build_arch"), LicenseValid: ok && valid.Type() == pcommon.ValueTypeBool && valid.Bool(),
+		LicenseKeyHash: strField(p, "license_key_hash"), CustomID: strField(p, "custom_id"), ChecksumStatus: verdict}
 }
 
 func (r *edgeReceiver) countChecksum(ctx context.Context, result string) {

@@ -167,6 +167,17 @@ func TestSirveoWorkspaceAndCredentials(t *testing.T) {
 	assert.Equal(t, "rejected", resp.json["status"])
 	assert.Equal(t, "at '/body/instanceId': 'not-a-uuid' is not valid uuid: must have 5 elements", resp.json["reason"])
 
+	// Fields missing are the contract's to judge too; unknown fields are kept under extra.
+	partial := sirveoPayload("update", true)
+	delete(partial, "license_valid")
+	partial["uptime_seconds"] = 3600
+	resp = f.do(http.MethodPost, pathSirveo, sirveoHeaders(token), partial)
+	require.Equal(t, http.StatusOK, resp.code, "%s", resp.raw)
+	assert.Equal(t, "at '/body': missing property 'licenseValid'", resp.json["reason"])
+	calls := f.pipe.got()
+	body := calls[len(calls)-1].logs.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Body().Map().AsRaw()
+	assert.Equal(t, map[string]any{"uptime_seconds": int64(3600)}, body["extra"])
+
 	// The status extension hears of every accepted lifecycle event, with its instance's state.
 	got := obs.got()
 	require.Len(t, got, 2)
