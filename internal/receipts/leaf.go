@@ -40,6 +40,7 @@ type RecordInfo struct {
 	Start    int64
 	End      int64
 	Error    bool
+	Kind     int32 // ptrace.SpanKind
 }
 
 var (
@@ -376,7 +377,7 @@ func spanInfo(sp ptrace.Span, svc, node, tid string) RecordInfo {
 	info := RecordInfo{
 		Service: svc, Node: node, TraceID: tid, SpanID: ids[:16],
 		SpanName: sp.Name(), Start: int64(sp.StartTimestamp()), End: int64(sp.EndTimestamp()),
-		Error: sp.Status().Code() == ptrace.StatusCodeError,
+		Error: sp.Status().Code() == ptrace.StatusCodeError, Kind: int32(sp.Kind()),
 	}
 	if n == 32 {
 		info.Parent = ids[16:]

@@ -185,7 +185,7 @@ func refSpanInfo(sp ptrace.Span, svc, node string) RecordInfo {
 	info := RecordInfo{
 		Service: svc, Node: node, TraceID: hex.EncodeToString(tid[:]), SpanID: hex.EncodeToString(sid[:]),
 		SpanName: sp.Name(), Start: int64(sp.StartTimestamp()), End: int64(sp.EndTimestamp()),
-		Error: sp.Status().Code() == ptrace.StatusCodeError,
+		Error: sp.Status().Code() == ptrace.StatusCodeError, Kind: int32(sp.Kind()),
 	}
 	if !pid.IsEmpty() {
 		info.Parent = hex.EncodeToString(pid[:])

@@ -83,6 +83,9 @@ func ReceiptLeaves(dir string, r *Receipt) ([][]byte, error) {
 	if r.Type == TypeAlertFired {
 		return [][]byte{r.Record}, nil
 	}
+	if isDerived(r.Type) {
+		return nil, fmt.Errorf("%s is a %s: its leaves are receipt lines of the scroll, not records", r.ID, r.Type)
+	}
 	data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(r.StoragePath)))
 	if err != nil {
 		return nil, err

@@ -22,7 +22,18 @@ const (
 	TypeTraceBatch     = "obs_trace_batch"
 	TypeTraceComplete  = "obs_trace_complete"
 	TypeAlertFired     = "obs_alert_fired"
+
+	// ---- derived receipts (slo.go, anomaly.go): computed from sealed batches ----
+	TypeSLOReport       = "obs_slo_report"
+	TypeAnomalyDetected = "obs_anomaly_detected"
+	// ---- end derived receipts ----
 )
+
+// Types lists every receipt type the exporter writes; readers (query, verify) take the set from here.
+var Types = []string{
+	TypeLogBatch, TypeMetricSnapshot, TypeTraceBatch, TypeTraceComplete, TypeAlertFired,
+	TypeSLOReport, TypeAnomalyDetected,
+}
 
 // HashPrefix marks BLAKE3-256 hashes in receipts: "blake3:" followed by 64 lowercase hex digits.
 const HashPrefix = "blake3:"
@@ -123,6 +134,24 @@ type Receipt struct {
 	Record      []byte `json:"record,omitempty"`
 	Description string `json:"description,omitempty"`
 
+	// ---- obs_slo_report and obs_anomaly_detected (docs/receipts.md §5; typecheck_derived.go) ----
+	// obs_slo_report (period = the longest objective window, ending at the report boundary)
+	SLOs          []SLOResult `json:"slos,omitempty"`
+	OverallStatus string      `json:"overall_status,omitempty"`
+	// obs_anomaly_detected (period = the observed window; service = the service evaluated)
+	Metric          string           `json:"metric,omitempty"`
+	DetectionMethod string           `json:"detection_method,omitempty"`
+	Detector        *AnomalyDetector `json:"detector,omitempty"`
+	ObservedValue   *Decimal         `json:"observed_value,omitempty"`
+	ExpectedRange   *DecimalRange    `json:"expected_range,omitempty"`
+	BaselineWindows uint64           `json:"baseline_windows,omitempty"`
+	BaselineMean    *Decimal         `json:"baseline_mean,omitempty"`
+	BaselineStddev  *Decimal         `json:"baseline_stddev,omitempty"`
+	EffectiveSigma  *Decimal         `json:"effective_sigma,omitempty"`
+	DeviationSigma  *Decimal         `json:"deviation_sigma,omitempty"`
+	Direction       string           `json:"direction,omitempty"`
+	// ---- end obs_slo_report and obs_anomaly_detected ----
+
 	ServicesReporting []string `json:"services_reporting,omitempty"`
 	NodesReporting    []string `json:"nodes_reporting,omitempty"`
 
@@ -213,7 +242,13 @@ func (r *Receipt) validate() error {
 			return fmt.Errorf("receipt %s: obs_alert_fired carries exactly one embedded record", r.ID)
 		}
 	default:
-		return fmt.Errorf("receipt %s: unknown type %q", r.ID, r.Type)
+		check, ok := typeChecks[r.Type]
+		if !ok {
+			return fmt.Errorf("receipt %s: unknown type %q", r.ID, r.Type)
+		}
+		if err := check(r); err != nil {
+			return fmt.Errorf("receipt %s: %s: %w", r.ID, r.Type, err)
+		}
 	}
 	if r.StoragePath != "" {
 		if err := CheckStoragePath(r.StoragePath); err != nil {

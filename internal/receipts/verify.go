@@ -112,6 +112,7 @@ func VerifyScroll(dir string, opts VerifyOptions) (*ScrollReport, error) {
 	prev := ZeroHash
 	ids := map[string]int{}
 	referenced := map[string]bool{}
+	derived := newDerivedCheck(dir)
 	for i, line := range lines {
 		ln := i + 1
 		r, err := ParseReceipt(line)
@@ -133,13 +134,19 @@ func VerifyScroll(dir string, opts VerifyOptions) (*ScrollReport, error) {
 			return rep, fail(ReceiptsFile, ln, -1, "id %s already used on line %d", r.ID, first)
 		}
 		ids[r.ID] = ln
-		if err := verifyReceiptContent(dir, r, ln); err != nil {
+		if isDerived(r.Type) {
+			if err := derived.check(r, ln); err != nil {
+				return rep, err
+			}
+		} else if err := verifyReceiptContent(dir, r, ln); err != nil {
 			return rep, err
+		} else {
+			rep.Records += r.LeafCount // derived receipts' leaves are receipt lines, not records
 		}
+		derived.add(r, line)
 		if r.StoragePath != "" {
 			referenced[r.StoragePath] = true
 		}
-		rep.Records += r.LeafCount
 		prev = LineHash(line)
 		lineHashes[i] = merkle.BLAKE3.HashLeaf(line)
 	}

@@ -58,14 +58,17 @@ func rcStart(t *testing.T, keyFile string, env map[string]string) *e2etest.Gatew
 
 // rcRecords counts the records receipted under dir once every scroll verifies (ROOT is rewritten right after
 // each receipt line, so a read between the two is retried).
-func rcRecords(dir string) (uint64, bool) {
+func rcRecords(dir string) (uint64, bool) { return rcRecordsOrigin(dir, "") }
+
+// rcRecordsOrigin is rcRecords for scrolls whose checkpoint origin prefix is origin (a replica's).
+func rcRecordsOrigin(dir, origin string) (uint64, bool) {
 	scrolls, err := receipts.FindScrolls(dir)
 	if err != nil {
 		return 0, false
 	}
 	var n uint64
 	for _, s := range scrolls {
-		rep, err := receipts.VerifyScroll(s, receipts.VerifyOptions{})
+		rep, err := receipts.VerifyScroll(s, receipts.VerifyOptions{OriginPrefix: origin})
 		if err != nil {
 			return 0, false
 		}
@@ -76,9 +79,14 @@ func rcRecords(dir string) (uint64, bool) {
 
 func rcWaitRecords(t *testing.T, dir string, want uint64, timeout time.Duration) {
 	t.Helper()
+	rcWaitRecordsOrigin(t, dir, "", want, timeout)
+}
+
+func rcWaitRecordsOrigin(t *testing.T, dir, origin string, want uint64, timeout time.Duration) {
+	t.Helper()
 	var got uint64
 	e2etest.Eventually(t, timeout, func() bool {
-		n, ok := rcRecords(dir)
+		n, ok := rcRecordsOrigin(dir, origin)
 		got = n
 		return ok && n >= want
 	}, "receipted records under %s: want %d", dir, want)

@@ -47,6 +47,13 @@ type Config struct {
 	// once when many are due together; windows of one workspace are still sealed one after another, in order.
 	SealConcurrency int `mapstructure:"seal_concurrency"`
 
+	// SLOs are the service level objectives reported in obs_slo_report receipts (slo.go).
+	SLOs []SLOConfig `mapstructure:"slos"`
+	// SLOReportInterval is how often SLO reports are made, at UTC-aligned boundaries (24h: daily, at 00:00 UTC).
+	SLOReportInterval time.Duration `mapstructure:"slo_report_interval"`
+	// Anomaly configures the obs_anomaly_detected detector (anomaly.go).
+	Anomaly AnomalyConfig `mapstructure:"anomaly"`
+
 	// prevent unkeyed literal initialization
 	_ struct{}
 }
@@ -64,6 +71,8 @@ func createDefaultConfig() *Config {
 		AlertEvents:        []string{"BackupFailure", "ServiceDegraded", "PipelineFailure"},
 		MaxOpenFiles:       256,
 		SealConcurrency:    32,
+		SLOReportInterval:  24 * time.Hour,
+		Anomaly:            defaultAnomalyConfig(),
 	}
 }
 
@@ -110,6 +119,7 @@ func (c *Config) Validate() error {
 	if c.SealConcurrency < 1 {
 		errs = append(errs, errors.New("seal_concurrency must be at least 1"))
 	}
+	errs = append(errs, c.validateSLOs(), c.Anomaly.validate())
 	return errors.Join(errs...)
 }
 

@@ -93,6 +93,9 @@ type engine struct {
 	sealDue     []*window
 	sealPresent time.Time
 
+	// derived computes obs_slo_report and obs_anomaly_detected from sealed batches (derived.go); nil when off.
+	derived *derivedState
+
 	reqs    chan *request
 	stop    chan struct{}
 	stopped chan struct{}
@@ -175,7 +178,7 @@ func (e *engine) open() error {
 		return err
 	}
 	e.tspool = newTraceSpool(filepath.Join(dir, spoolDir), e.traceSpoolRotate)
-	return nil
+	return e.openDerived()
 }
 
 // origin is the checkpoint origin of a scroll: <origin>/<workspace dir>, or <origin>/<instance>/<workspace dir>

@@ -118,6 +118,7 @@ func (e *engine) sealNext() {
 	if len(e.sealDue) == 0 {
 		now := e.now()
 		e.completeIdleTraces(e.sealPresent, now)
+		e.emitDerived(e.sealPresent, now)
 		e.logEvictions(now)
 	}
 }
@@ -199,6 +200,7 @@ func (e *engine) sealWindows(ws []*window, now time.Time) []sealResult {
 		case sealBefore:
 			e.dropWindow(w)
 		case sealDone:
+			e.derivedSealed(w)
 			e.dropWindow(w)
 			e.tel.ReceiptWindowsSealed.Add(context.Background(), 1, metric.WithAttributes(attribute.String("type", r.typ)))
 			e.tel.ReceiptSealDuration.Record(context.Background(), r.duration.Seconds())
@@ -273,6 +275,9 @@ func (e *engine) sealDurable(s *receipts.Scroll, w *window, now time.Time) (stri
 	r := e.batchReceipt(w, start, storage, now)
 	if err := e.appendReceipts(s, r); err != nil {
 		return "", sealFailed, err
+	}
+	if w.derived != nil {
+		w.derived.receipt = r
 	}
 	return r.Type, sealDone, nil
 }

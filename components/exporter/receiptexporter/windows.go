@@ -54,6 +54,8 @@ type window struct {
 	// holds are the oldest log entries its records came from, per stream (see holdOldest).
 	holds   []holdKey
 	renamed bool
+	// derived are the facts derived receipts take from the batch (derived.go); nil when they are off.
+	derived *derivedCounts
 }
 
 // bufferedFile is an open spool file with its write buffer; the buffers are reused across files.
@@ -141,6 +143,7 @@ func (e *engine) apply(signal string, rec receipts.Record, hk holdKey, arrival i
 			w.errorSpans++
 		}
 	}
+	e.countDerived(w, signal, info)
 	w.holds = e.holdOldest(w.holds, hk)
 	return nil
 }

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/tfocol/tfocol/internal/receipts"
 	"github.com/tfocol/tfocol/internal/receipts/checkpoint"
+	"github.com/tfocol/tfocol/internal/receipts/query"
 )
 
 // New returns the `receipts` command.
@@ -33,7 +33,8 @@ func New() *cobra.Command {
 			"(receipts/observability/observability_events.jsonl), BLAKE3 Merkle-rooted batch files and signed\n" +
 			"ROOT.observability.txt checkpoints. See docs/receipts.md for the formats.",
 	}
-	cmd.AddCommand(keygenCmd(), verifyCmd(), proveCmd(), checkProofCmd(), consistencyCmd(), showCmd(), listCmd())
+	cmd.AddCommand(keygenCmd(), verifyCmd(), proveCmd(), checkProofCmd(), consistencyCmd(), showCmd(), listCmd(),
+		queryCmd(), correlateCmd())
 	return cmd
 }
 
@@ -301,138 +302,42 @@ func consistencyCmd() *cobra.Command {
 	return cmd
 }
 
-type listed struct {
-	scroll string
-	r      *receipts.Receipt
-}
-
-func loadAll(dir string) ([]listed, error) {
-	scrolls, err := receipts.FindScrolls(dir)
-	if err != nil {
-		return nil, err
-	}
-	var out []listed
-	for _, s := range scrolls {
-		lines, err := receipts.ScrollLines(s)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", s, err)
-		}
-		for i, l := range lines {
-			r, err := receipts.ParseReceipt(l)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %s line %d: %w", s, receipts.ReceiptsFile, i+1, err)
-			}
-			out = append(out, listed{scroll: s, r: r})
-		}
-	}
-	return out, nil
-}
-
-func parseTimeFlag(s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04", "2006-01-02"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("time %q: use RFC 3339 or YYYY-MM-DD", s)
-}
-
-// receiptTime is the time list filters on: the window start for batches, the event time or seal time otherwise.
-func receiptTime(r *receipts.Receipt) time.Time {
-	s := r.Timestamp
-	if r.Period != nil {
-		s = r.Period.Start
-	} else if r.EventTime != "" {
-		s = r.EventTime
-	}
-	t, _ := time.Parse(time.RFC3339Nano, s)
-	return t
-}
-
-func listCmd() *cobra.Command {
-	var dir, typ, from, to string
-	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List receipts, optionally by --type and time range [--from, --to)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			fromT, err := parseTimeFlag(from)
-			if err != nil {
-				return err
-			}
-			toT, err := parseTimeFlag(to)
-			if err != nil {
-				return err
-			}
-			all, err := loadAll(dir)
-			if err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "WORKSPACE\tSEQ\tTYPE\tID\tTIME\tRECORDS\tSTORAGE")
-			for _, l := range all {
-				r := l.r
-				if typ != "" && r.Type != typ {
-					continue
-				}
-				t := receiptTime(r)
-				if (!fromT.IsZero() && t.Before(fromT)) || (!toT.IsZero() && !t.Before(toT)) {
-					continue
-				}
-				storage := r.StoragePath
-				if storage == "" {
-					storage = "(embedded)"
-				}
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%d\t%s\n", r.Workspace, r.Seq, r.Type, r.ID, receipts.FormatTime(t), r.LeafCount, storage)
-			}
-			return tw.Flush()
-		},
-	}
-	cmd.Flags().StringVar(&dir, "dir", ".", "scroll or exporter directory")
-	cmd.Flags().StringVar(&typ, "type", "", "receipt type, e.g. obs_log_batch")
-	cmd.Flags().StringVar(&from, "from", "", "earliest time (inclusive), RFC 3339 or YYYY-MM-DD")
-	cmd.Flags().StringVar(&to, "to", "", "latest time (exclusive), RFC 3339 or YYYY-MM-DD")
-	return cmd
-}
-
 func showCmd() *cobra.Command {
-	var dir, id string
+	var sel selection
+	var id string
 	var records bool
 	cmd := &cobra.Command{
 		Use:   "show",
 		Short: "Print receipts as JSON (all, or --receipt ID); --records also prints its records as OTLP JSON",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			all, err := loadAll(dir)
+			all, err := sel.scan(cmd, query.Filter{}, false)
 			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
 			shown := 0
-			for _, l := range all {
-				if id != "" && l.r.ID != id {
+			for _, m := range all {
+				if id != "" && m.Receipt.ID != id {
 					continue
 				}
 				shown++
-				if err := writeJSON(out, l.r); err != nil {
+				if err := writeJSON(out, m.Receipt); err != nil {
 					return err
 				}
 				if records {
-					if err := printRecords(out, l.scroll, l.r); err != nil {
+					if err := printRecords(out, m.Scroll.Dir, m.Receipt); err != nil {
 						return err
 					}
 				}
 			}
 			if id != "" && shown == 0 {
-				return fmt.Errorf("no receipt %q under %s", id, dir)
+				return fmt.Errorf("no receipt %q under %s", id, strings.Join(sel.dirs, ", "))
 			}
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dir, "dir", ".", "scroll or exporter directory")
+	sel.addDirFlags(cmd.Flags())
 	cmd.Flags().StringVar(&id, "receipt", "", "receipt id")
 	cmd.Flags().BoolVar(&records, "records", false, "also print the receipt's records as OTLP JSON, one per line")
 	return cmd
