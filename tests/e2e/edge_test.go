@@ -284,7 +284,8 @@ func TestEdgeEnrollmentRotation(t *testing.T) {
 	cred = enr.json["credential"].(map[string]any)
 	assert.Equal(t, first.json["token_id"], cred["replaced_by"])
 	assert.Equal(t, first.json["old_token_valid_until"], cred["valid_until"])
-	rcWaitRecords(t, filepath.Join(e.gw.DataDir, "receipts", e2etest.DefaultWorkspace), 1, 30*time.Second)
+	// Sealed in the workspace: the event in its batch, and its alert (ServiceDegraded is a failure event).
+	rcWaitRecords(t, filepath.Join(e.gw.DataDir, "receipts", e2etest.DefaultWorkspace), 2, 30*time.Second)
 
 	// No token in the gateway's logs.
 	for _, tok := range []string{e.agentToken, e.adminToken, newToken} {
