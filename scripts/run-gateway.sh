@@ -30,6 +30,7 @@ trap 'kill "$upstream" 2>/dev/null || true' EXIT INT TERM
 cat <<MSG
 tfocol gateway starting on loopback (state in $TFOCOL_DATA_DIR).
   OTLP gRPC   127.0.0.1:4317          OTLP/HTTP   http://127.0.0.1:4318
+  edge API    http://127.0.0.1:8088 (Anchor agents, Sirveo telemetry: docs/edge-api.md)
   health      http://127.0.0.1:13133  spanmetrics http://127.0.0.1:8889/metrics
   own metrics http://127.0.0.1:8888/metrics
   status      TFOCOL_DATA_DIR=$TFOCOL_DATA_DIR $BIN status   (engine: http://127.0.0.1:13134/.well-known/engine-status)
@@ -45,6 +46,11 @@ Send traces from another terminal:
      --otlp-header X-TelemetryFlow-Key-Secret=\\"\$TELEMETRYFLOW_API_KEY_SECRET\\" \\
      --otlp-header x-workspace-id=\\"\$TELEMETRYFLOW_WORKSPACE_ID\\"
   curl -s http://127.0.0.1:8889/metrics | grep traces_span_metrics_calls_total
+Post an edge event batch with the same key:
+  curl -s http://127.0.0.1:8088/api/v1/events/ingest -H "X-TelemetryFlow-Key-ID: \$TELEMETRYFLOW_API_KEY_ID" \\
+     -H "X-TelemetryFlow-Key-Secret: \$TELEMETRYFLOW_API_KEY_SECRET" -H "x-workspace-id: \$TELEMETRYFLOW_WORKSPACE_ID" \\
+     -H "Idempotency-Key: \$(cat /proc/sys/kernel/random/uuid)" -H "Content-Type: application/json" \\
+     -d '{"events":[{"type":"ServiceDegraded","id":"'"\$(cat /proc/sys/kernel/random/uuid)"'","time":"'"\$(date -u +%FT%TZ)"'","severity":"warning","host":{"name":"demo"},"agent":{"id":"demo"},"payload":{"serviceName":"api","indicator":"latency","observedValue":812.5,"threshold":500,"unit":"ms","windowSeconds":300,"detectedAt":"'"\$(date -u +%FT%TZ)"'","status":"degraded"}}]}'
 Press Ctrl-C to stop.
 
 MSG

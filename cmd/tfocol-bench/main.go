@@ -290,7 +290,7 @@ const (
 var allPeers = []string{peerStock, peerDurable, peerDurableSync, peerTfocol}
 
 // harnessEnv are the variables e2etest.Start sets for every collector (ports, data and config directory).
-var harnessEnv = []string{"TFOCOL_OTLP_GRPC_ENDPOINT", "TFOCOL_OTLP_HTTP_ENDPOINT", "TFOCOL_HEALTH_ENDPOINT",
+var harnessEnv = []string{"TFOCOL_OTLP_GRPC_ENDPOINT", "TFOCOL_OTLP_HTTP_ENDPOINT", "TFOCOL_EDGE_ENDPOINT", "TFOCOL_HEALTH_ENDPOINT",
 	"TFOCOL_PROMETHEUS_ENDPOINT", "TFOCOL_METRICS_HOST", "TFOCOL_METRICS_PORT", "TFOCOL_STATUS_ENDPOINT", "TFOCOL_DATA_DIR",
 	"TFOCOL_CONFIG_DIR"}
 

@@ -23,6 +23,7 @@ import (
 	tfostatusextension "github.com/tfocol/tfocol/components/extension/tfostatusextension"
 	redactionstatsprocessor "github.com/tfocol/tfocol/components/processor/redactionstatsprocessor"
 	workspaceprocessor "github.com/tfocol/tfocol/components/processor/workspaceprocessor"
+	edgereceiver "github.com/tfocol/tfocol/components/receiver/edgereceiver"
 	heartbeatreceiver "github.com/tfocol/tfocol/components/receiver/heartbeatreceiver"
 	tfologreceiver "github.com/tfocol/tfocol/components/receiver/tfologreceiver"
 	"go.opentelemetry.io/collector/component"
@@ -88,6 +89,7 @@ func components() (otelcol.Factories, error) {
 		otlpreceiver.NewFactory(),
 		filelogreceiver.NewFactory(),
 		hostmetricsreceiver.NewFactory(),
+		edgereceiver.NewFactory(),
 		heartbeatreceiver.NewFactory(),
 		tfologreceiver.NewFactory(),
 	)
@@ -98,6 +100,7 @@ func components() (otelcol.Factories, error) {
 		otlpreceiver.NewFactory().Type():        "go.opentelemetry.io/collector/receiver/otlpreceiver v0.149.0",
 		filelogreceiver.NewFactory().Type():     "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/filelogreceiver v0.149.0",
 		hostmetricsreceiver.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/hostmetricsreceiver v0.149.0",
+		edgereceiver.NewFactory().Type():        "github.com/tfocol/tfocol v0.0.0",
 		heartbeatreceiver.NewFactory().Type():   "github.com/tfocol/tfocol v0.0.0",
 		tfologreceiver.NewFactory().Type():      "github.com/tfocol/tfocol v0.0.0",
 	})

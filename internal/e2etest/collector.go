@@ -112,6 +112,7 @@ func FreeAddr(t testing.TB) string {
 type Ports struct {
 	OTLPGRPC   string // TFOCOL_OTLP_GRPC_ENDPOINT
 	OTLPHTTP   string // TFOCOL_OTLP_HTTP_ENDPOINT
+	Edge       string // TFOCOL_EDGE_ENDPOINT (the gateway's edge API)
 	Health     string // TFOCOL_HEALTH_ENDPOINT
 	Prometheus string // TFOCOL_PROMETHEUS_ENDPOINT (spanmetrics scrape)
 	Metrics    string // TFOCOL_METRICS_HOST/PORT (the collector's own telemetry)
@@ -123,6 +124,7 @@ func NewPorts(t testing.TB) Ports {
 	return Ports{
 		OTLPGRPC:   FreeAddr(t),
 		OTLPHTTP:   FreeAddr(t),
+		Edge:       FreeAddr(t),
 		Health:     FreeAddr(t),
 		Prometheus: FreeAddr(t),
 		Metrics:    FreeAddr(t),
@@ -136,6 +138,7 @@ func (p Ports) Env() map[string]string {
 	return map[string]string{
 		"TFOCOL_OTLP_GRPC_ENDPOINT":  p.OTLPGRPC,
 		"TFOCOL_OTLP_HTTP_ENDPOINT":  p.OTLPHTTP,
+		"TFOCOL_EDGE_ENDPOINT":       p.Edge,
 		"TFOCOL_HEALTH_ENDPOINT":     p.Health,
 		"TFOCOL_PROMETHEUS_ENDPOINT": p.Prometheus,
 		"TFOCOL_METRICS_HOST":        host,

@@ -8,6 +8,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/collector/client"
 )
@@ -46,6 +47,13 @@ type Principal struct {
 	AgentID    string   // X-TelemetryFlow-Agent-ID, when sent
 	Workspaces []string // workspace ids it may write to; Wildcard for all
 	Scopes     []string // signals it may ingest; Wildcard for all
+	// Set for KindJWT: the token's id (jti) and its role claim values, for endpoints that tell an agent about
+	// its own enrollment or need an administrative role (the edge receiver).
+	TokenID string
+	Roles   []string
+	// ExpiresAt is when the credential stops being accepted: the token's exp, the key's expires_at; zero when
+	// the key does not expire.
+	ExpiresAt time.Time
 }
 
 var _ client.AuthData = (*Principal)(nil)

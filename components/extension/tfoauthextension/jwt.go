@@ -38,6 +38,7 @@ type verifiedToken struct {
 	subject   string
 	workspace string
 	scopes    []string
+	roles     []string
 	expiresAt time.Time
 	notBefore time.Time // zero when the token has no nbf
 }
@@ -198,6 +199,9 @@ func (v *jwtVerifier) parse(token string, now time.Time) (*verifiedToken, tokenR
 		vt.notBefore = nbf.Time
 	}
 	vt.scopes = v.scopes(claims)
+	if v.cfg.RoleClaim != "" {
+		vt.roles = stringsClaim(claims[v.cfg.RoleClaim])
+	}
 	return vt, tokenValid
 }
 

@@ -66,6 +66,23 @@ func TestJWTValidTokensAllAlgorithms(t *testing.T) {
 	assert.NoError(t, err)
 }
 
+// The principal tells the components behind the receiver which token it is, its roles and when it expires (the
+// edge receiver's enrollment endpoint reports them; rotation needs an admin role).
+func TestJWTPrincipalCarriesTokenIDRolesAndExpiry(t *testing.T) {
+	f := jwtFixture(t)
+	claims := tokenClaims(ws1, time.Hour)
+	claims["jti"] = "tft_0a1b2c"
+	claims["role"] = []any{"edge-agent", "edge-admin"}
+	exp := time.Unix(claims["exp"].(int64), 0)
+	ctx, err := f.auth(bearerHeaders(sign(t, jwt.SigningMethodEdDSA, edPriv, claims)))
+	require.NoError(t, err)
+	p, ok := principal.FromContext(ctx)
+	require.True(t, ok)
+	assert.Equal(t, "tft_0a1b2c", p.TokenID)
+	assert.Equal(t, []string{"edge-agent", "edge-admin"}, p.Roles)
+	assert.True(t, exp.Equal(p.ExpiresAt), "%s != %s", exp, p.ExpiresAt)
+}
+
 func TestJWTRejections(t *testing.T) {
 	f := jwtFixture(t)
 	_, otherEdPriv, err := ed25519.GenerateKey(rand.Reader)

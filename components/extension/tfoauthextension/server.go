@@ -257,6 +257,9 @@ func (e *authExtension) authenticateKey(cred presented, now time.Time) (*princip
 		Workspaces: key.Workspaces,
 		Scopes:     key.Scopes,
 	}
+	if key.ExpiresAt != nil {
+		p.ExpiresAt = *key.ExpiresAt
+	}
 	return p, e.authorize(p, cred.workspaces)
 }
 
@@ -289,6 +292,9 @@ func (e *authExtension) authenticateToken(cred presented, now time.Time) (*princ
 		AgentID:    cred.agentID,
 		Workspaces: []string{vt.workspace},
 		Scopes:     vt.scopes,
+		TokenID:    vt.id,
+		Roles:      vt.roles,
+		ExpiresAt:  vt.expiresAt,
 	}
 	return p, e.authorize(p, cred.workspaces)
 }

@@ -37,9 +37,23 @@ func TestValidKeyAttachesPrincipal(t *testing.T) {
 	assert.True(t, p.AllowsSignal(principal.SignalLogs))
 	assert.Equal(t, int64(1), f.count("accepted", "api_key"))
 
+	assert.True(t, p.ExpiresAt.IsZero(), "a key without expires_at never expires")
+
 	// Without x-workspace-id the request is accepted; the workspace processor decides what to do with it.
 	_, err = f.auth(keyHeaders(id, secret))
 	require.NoError(t, err)
+}
+
+func TestKeyExpiryReachesThePrincipal(t *testing.T) {
+	f := newFixture(t)
+	expires := time.Now().Add(48 * time.Hour).UTC().Truncate(time.Second)
+	id, secret := f.addKey([]string{ws1}, func(k *keyfile.Key) { k.ExpiresAt = &expires })
+	f.start()
+	ctx, err := f.auth(keyHeaders(id, secret))
+	require.NoError(t, err)
+	p, _ := principal.FromContext(ctx)
+	assert.True(t, expires.Equal(p.ExpiresAt))
+	assert.Empty(t, p.TokenID)
 }
 
 func TestHeaderNamesAreCaseInsensitive(t *testing.T) {

@@ -329,68 +329,41 @@ func rotateCmd() *cobra.Command {
 				return fmt.Errorf("%s: %w", tokenFile, err)
 			}
 
-			if r, ok := st.FindRotation(rotationKey); ok {
-				if curID != r.From && curID != r.To {
-					return fmt.Errorf("rotation key %q already replaced %s by %s; %s holds %s", rotationKey, r.From, r.To, tokenFile, curID)
-				}
-				nt, _ := st.Find(r.To)
-				token, err := tokenfile.Sign(nt, priv)
-				if err != nil {
-					return err
-				}
-				if token != current {
-					if err := writeToken(tokenFile, token); err != nil {
-						return err
-					}
-				}
-				old, _ := st.Find(r.From)
-				e := newEnrollment(nt, ingestURL)
-				e.TokenFile, e.Replaces, e.OldValidUntil, e.AlreadyRotated = tokenFile, r.From, old.NotAfter, true
-				return printEnrollment(cmd.OutOrStdout(), output, e)
-			}
-
-			old, ok := st.Find(curID)
-			if !ok {
-				return fmt.Errorf("token %s (in %s) is not in %s", curID, tokenFile, state)
-			}
-			now := time.Now().UTC().Truncate(time.Second)
-			switch s := old.StatusAt(now); s {
-			case tokenfile.StatusActive:
-			default:
-				return fmt.Errorf("token %s is %s; issue a new one with `tfocol tokens issue`", curID, s)
-			}
-			life := old.ExpiresAt.Sub(old.IssuedAt)
+			var life time.Duration
 			if ttl != "" {
 				if life, err = parseDuration("ttl", ttl); err != nil {
 					return err
 				}
 			}
-			id, err := tokenfile.NewID()
-			if err != nil {
+			rot, err := st.Rotate(rotationKey, curID, grace, life, time.Now())
+			switch {
+			case errors.Is(err, tokenfile.ErrUnknownToken):
+				return fmt.Errorf("token %s (in %s) is not in %s", curID, tokenFile, state)
+			case errors.Is(err, tokenfile.ErrNotActive):
+				return fmt.Errorf("%w; issue a new one with `tfocol tokens issue`", err)
+			case errors.Is(err, tokenfile.ErrRotationKeyReused):
+				return fmt.Errorf("%w; %s holds %s", err, tokenFile, curID)
+			case err != nil:
 				return err
 			}
-			nt := *old
-			nt.ID, nt.IssuedAt, nt.ExpiresAt, nt.NotAfter, nt.ReplacedBy, nt.RevokedAt = id, now, now.Add(life), nil, "", nil
-			until := now.Add(grace)
-			if until.After(old.ExpiresAt) {
-				until = old.ExpiresAt
-			}
-			old.NotAfter, old.ReplacedBy = &until, id
-			st.Tokens = append(st.Tokens, nt)
-			st.Rotations = append(st.Rotations, tokenfile.Rotation{Key: rotationKey, From: curID, To: id, At: now})
-			token, err := tokenfile.Sign(&nt, priv)
+			token, err := tokenfile.Sign(rot.New, priv)
 			if err != nil {
 				return err
 			}
 			// State first: if the token file write fails, the same command (same rotation key) finishes the job.
-			if err := tokenfile.Save(state, st); err != nil {
-				return err
+			if !rot.Again {
+				if err := tokenfile.Save(state, st); err != nil {
+					return err
+				}
 			}
-			if err := writeToken(tokenFile, token); err != nil {
-				return err
+			if token != current {
+				if err := writeToken(tokenFile, token); err != nil {
+					return err
+				}
 			}
-			e := newEnrollment(&nt, ingestURL)
-			e.TokenFile, e.Replaces, e.OldValidUntil = tokenFile, curID, &until
+			e := newEnrollment(rot.New, ingestURL)
+			until := rot.OldValidUntil
+			e.TokenFile, e.Replaces, e.OldValidUntil, e.AlreadyRotated = tokenFile, rot.Old.ID, &until, rot.Again
 			return printEnrollment(cmd.OutOrStdout(), output, e)
 		},
 	}
