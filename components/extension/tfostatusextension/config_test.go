@@ -63,6 +63,7 @@ func TestConfigRefusals(t *testing.T) {
 		"flush":          func(c *Config) { c.FlushInterval = time.Millisecond },
 		"silent":         func(c *Config) { c.SilentAfterIntervals = 0 },
 		"max workspaces": func(c *Config) { c.MaxWorkspaces = 0 },
+		"max instances":  func(c *Config) { c.MaxInstances = 0 },
 	} {
 		cfg := loadConfig(t, "tfo_status")
 		mut(cfg)
