@@ -37,6 +37,10 @@ func (e *statusExtension) IngestStatusHandler() http.Handler {
 func (e *statusExtension) EngineStatusHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !e.cfg.PublicEngineStatus {
+			if e.auth == nil { // not started
+				ingeststatus.WriteError(w, http.StatusServiceUnavailable, "the status is not running")
+				return
+			}
 			if _, err := e.auth.authorize(r); err != nil {
 				ingeststatus.WriteAuthError(w, err)
 				return
