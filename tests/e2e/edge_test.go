@@ -409,6 +409,7 @@ func (e *edgeEnv) ingestStatus(t *testing.T, headers map[string]string) (edgeAns
 func serviceDegraded(status string) map[string]any {
 	now := time.Now().UTC().Format(time.RFC3339)
 	return map[string]any{"type": "ServiceDegraded", "id": uuid.NewString(), "time": now, "severity": "warning",
+		"agent": map[string]any{"id": "host-edge-01"},
 		"payload": map[string]any{"serviceName": "api", "indicator": "latency", "observedValue": 812.5, "threshold": 500,
 			"unit": "ms", "windowSeconds": 300, "detectedAt": now, "status": status}}
 }
@@ -441,11 +442,12 @@ func TestEdgeIngestStatusIsTheCallersWorkspace(t *testing.T) {
 	require.Equal(t, float64(accepted), ing.json["accepted"], "%s", ing.raw)
 	require.Equal(t, float64(rejected), ing.json["rejected"], "%s", ing.raw)
 	reason := ing.json["events"].([]any)[accepted].(map[string]any)["reason"].(string)
-	body, err = json.Marshal(map[string]any{"events": []any{serviceDegraded("degraded")}})
+	body, err = json.Marshal(map[string]any{"host": map[string]any{"name": "other-host"}, "events": []any{serviceDegraded("degraded")}})
 	require.NoError(t, err)
 	other := e.call(t, http.MethodPost, "/api/v1/events/ingest", map[string]string{"Authorization": "Bearer " + otherToken,
 		"Idempotency-Key": uuid.NewString()}, body)
 	require.Equal(t, http.StatusOK, other.code, "%s", other.raw)
+	require.Equal(t, float64(1), other.json["accepted"], "%s", other.raw)
 
 	var a edgeAnswer
 	var rep *ingeststatus.Report
@@ -528,7 +530,7 @@ func TestEdgeEngineStatusWithoutErrorText(t *testing.T) {
 
 	const marker = "upstream-secret-marker-7f3a"
 	e.gw.Upstream.Intercept(func(e2etest.SinkRequest) error { return status.Error(codes.Unavailable, marker) })
-	ev, err := json.Marshal(map[string]any{"events": []any{serviceDegraded("degraded")}})
+	ev, err := json.Marshal(map[string]any{"host": map[string]any{"name": "edge-host-01"}, "events": []any{serviceDegraded("degraded")}})
 	require.NoError(t, err)
 	ing := e.call(t, http.MethodPost, "/api/v1/events/ingest", map[string]string{"Authorization": "Bearer " + e.agentToken,
 		"Idempotency-Key": uuid.NewString()}, ev)
