@@ -51,6 +51,9 @@ Post an edge event batch with the same key:
      -H "X-TelemetryFlow-Key-Secret: \$TELEMETRYFLOW_API_KEY_SECRET" -H "x-workspace-id: \$TELEMETRYFLOW_WORKSPACE_ID" \\
      -H "Idempotency-Key: \$(cat /proc/sys/kernel/random/uuid)" -H "Content-Type: application/json" \\
      -d '{"events":[{"type":"ServiceDegraded","id":"'"\$(cat /proc/sys/kernel/random/uuid)"'","time":"'"\$(date -u +%FT%TZ)"'","severity":"warning","host":{"name":"demo"},"agent":{"id":"demo"},"payload":{"serviceName":"api","indicator":"latency","observedValue":812.5,"threshold":500,"unit":"ms","windowSeconds":300,"detectedAt":"'"\$(date -u +%FT%TZ)"'","status":"degraded"}}]}'
+and read its ingest status (that workspace's numbers only) from the edge API:
+  curl -s http://127.0.0.1:8088/api/v1/edge-agent/ingest-status -H "X-TelemetryFlow-Key-ID: \$TELEMETRYFLOW_API_KEY_ID" \\
+     -H "X-TelemetryFlow-Key-Secret: \$TELEMETRYFLOW_API_KEY_SECRET" -H "x-workspace-id: \$TELEMETRYFLOW_WORKSPACE_ID"
 Press Ctrl-C to stop.
 
 MSG

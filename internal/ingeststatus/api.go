@@ -18,8 +18,10 @@ type Report struct {
 	Workspaces    []WorkspaceStatus `json:"workspaces"`
 	Agents        []Agent           `json:"agents"`
 	AgentsByState map[string]int    `json:"agents_by_state"`
-	Upstream      Upstream          `json:"upstream"`
-	Accounting    Accounting        `json:"accounting"`
+	// Instances are the server instances (Sirveo) of the scope's workspaces, from their InstanceLifecycle events.
+	Instances  []Instance `json:"instances"`
+	Upstream   Upstream   `json:"upstream"`
+	Accounting Accounting `json:"accounting"`
 }
 
 // Scope values.
@@ -94,6 +96,38 @@ type Agent struct {
 	SilentSince     *time.Time `json:"silent_since,omitempty"`
 }
 
+// Instance is one server instance (a Sirveo server), from the last InstanceLifecycle event that passed its
+// contract. There is no silence detection: instances announce no interval.
+type Instance struct {
+	Workspace  string `json:"workspace"`
+	InstanceID string `json:"instance_id"`
+	// Service is the sender's service.name (sirveo for the edge receiver's Sirveo endpoint).
+	Service  string `json:"service,omitempty"`
+	CustomID string `json:"custom_id,omitempty"`
+	// FirstSeenAt and LastSeenAt are the gateway's arrival times of the first and the last event.
+	FirstSeenAt time.Time `json:"first_seen_at"`
+	LastSeenAt  time.Time `json:"last_seen_at"`
+	// LastPhase is begin, update or end (a stopped instance); LastReason as the instance sent it (begin, update,
+	// license-state-change, end).
+	LastPhase  string        `json:"last_phase"`
+	LastReason string        `json:"last_reason"`
+	Build      InstanceBuild `json:"build"`
+	// LicenseValid is whether the instance reported its licence valid (absent when it never said).
+	LicenseValid *bool `json:"license_valid,omitempty"`
+	// ChecksumStatus is what the edge receiver could verify of the last event: consistent, unverified, mismatch.
+	ChecksumStatus string `json:"checksum_status,omitempty"`
+}
+
+// InstanceBuild is an instance's build as it reported it.
+type InstanceBuild struct {
+	Version string `json:"version"`
+	Commit  string `json:"commit"`
+	Time    string `json:"time,omitempty"`
+	Mode    string `json:"mode,omitempty"`
+	OS      string `json:"os,omitempty"`
+	Arch    string `json:"arch,omitempty"`
+}
+
 // Upstream is the durable log's consumers: the forward consumer's lag is what the upstream has not acknowledged
 // yet ("pending"), its failed deliveries the "failed" (each is retried from the log; nothing is dropped).
 type Upstream struct {
@@ -131,6 +165,7 @@ type Accounting struct {
 	// Evicted workspaces and agents: beyond max_workspaces / max_agents the least recently active is dropped.
 	EvictedWorkspaces uint64 `json:"evicted_workspaces"`
 	EvictedAgents     uint64 `json:"evicted_agents"`
+	EvictedInstances  uint64 `json:"evicted_instances"`
 	// Undecodable entries could not be decoded (never expected) and are not in the counts.
 	Undecodable uint64 `json:"undecodable"`
 }

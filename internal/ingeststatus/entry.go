@@ -35,6 +35,8 @@ type Summary struct {
 	Events  []Event
 	// Heartbeats are the request's HostHeartbeat events that passed their contract.
 	Heartbeats []Heartbeat
+	// Lifecycles are the request's InstanceLifecycle events that passed their contract.
+	Lifecycles []Lifecycle
 }
 
 // Event is one log record with an event type.
@@ -103,7 +105,7 @@ func Summarize(typ uint8, payload []byte) (*Summary, error) {
 				lrs := rl.ScopeLogs().At(j).LogRecords()
 				s.Records[ws] += uint64(lrs.Len())
 				for k := 0; k < lrs.Len(); k++ {
-					s.addLogRecord(ws, lrs.At(k))
+					s.addLogRecord(ws, rl.Resource(), lrs.At(k))
 				}
 			}
 		}
@@ -129,7 +131,7 @@ func (s *Summary) add(res pcommon.Resource, n int) string {
 	return ws
 }
 
-func (s *Summary) addLogRecord(ws string, lr plog.LogRecord) {
+func (s *Summary) addLogRecord(ws string, res pcommon.Resource, lr plog.LogRecord) {
 	typ := lr.EventName()
 	if typ == "" {
 		if v, ok := lr.Attributes().Get(AttrEventName); ok {
@@ -147,9 +149,17 @@ func (s *Summary) addLogRecord(ws string, lr plog.LogRecord) {
 		}
 	}
 	s.Events = append(s.Events, ev)
-	if typ == HeartbeatEvent && ev.Reason == "" {
+	if ev.Reason != "" {
+		return
+	}
+	switch typ {
+	case HeartbeatEvent:
 		if hb, ok := heartbeatOf(ws, lr); ok {
 			s.Heartbeats = append(s.Heartbeats, hb)
+		}
+	case LifecycleEvent:
+		if l, ok := lifecycleOf(ws, res, lr); ok {
+			s.Lifecycles = append(s.Lifecycles, l)
 		}
 	}
 }

@@ -24,7 +24,7 @@ func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
 func newClock() *clock { return &clock{t: time.Date(2026, 5, 4, 10, 30, 0, 0, time.UTC)} }
 
-var testLimits = Limits{MaxWorkspaces: 100, MaxAgents: 100, SilentAfter: 3}
+var testLimits = Limits{MaxWorkspaces: 100, MaxAgents: 100, MaxInstances: 100, SilentAfter: 3}
 
 // logsBuilder builds a logs request of one workspace, as the gateway logs it.
 type logsBuilder struct {
@@ -104,4 +104,24 @@ func workspaceOf(t *testing.T, r *Report, ws string) WorkspaceStatus {
 	}
 	t.Fatalf("workspace %s not in the report: %+v", ws, r.Workspaces)
 	return WorkspaceStatus{}
+}
+
+// lifecycle adds an InstanceLifecycle event as the edge receiver makes it of a Sirveo payload.
+func (b *logsBuilder) lifecycle(instance, phase, reason, version string, licenseValid bool) *logsBuilder {
+	b.ld.ResourceLogs().At(0).Resource().Attributes().PutStr("service.name", "sirveo")
+	lr := b.sl.LogRecords().AppendEmpty()
+	lr.SetEventName(LifecycleEvent)
+	body := lr.Body().SetEmptyMap()
+	body.PutStr("phase", phase)
+	body.PutStr("reason", reason)
+	body.PutStr("instanceId", instance)
+	body.PutStr("buildVersion", version)
+	body.PutStr("buildCommit", "4379644")
+	body.PutStr("buildOs", "linux")
+	body.PutStr("buildArch", "amd64")
+	body.PutStr("licenseKeyHash", "e88394fedd71573f9a2c37f2b8a1f0d2e6c4b9a87d65e4f3c2b1a09f8e7d6c5b")
+	body.PutBool("licenseValid", licenseValid)
+	body.PutStr("checksumStatus", "unverified")
+	body.PutStr("customId", "sirveo-eu-1")
+	return b
 }

@@ -44,9 +44,9 @@ func (t *Tally) Report(scope Scope, live Live) *Report {
 	r := &Report{
 		GeneratedAt: now.UTC(), From: time.Unix((nowH-Hours+1)*3600, 0).UTC(), Hours: Hours,
 		CountingSince: t.countingSince.UTC(), Scope: ScopeWorkspace,
-		Workspaces: []WorkspaceStatus{}, Agents: []Agent{}, AgentsByState: map[string]int{},
+		Workspaces: []WorkspaceStatus{}, Agents: []Agent{}, AgentsByState: map[string]int{}, Instances: []Instance{},
 		Accounting: Accounting{NextSeq: t.next, EvictedWorkspaces: t.evictedWS, EvictedAgents: t.evictedAgents,
-			Undecodable: t.undecodable},
+			EvictedInstances: t.evictedInst, Undecodable: t.undecodable},
 	}
 	if scope.All {
 		r.Scope = ScopeAll
@@ -93,6 +93,14 @@ func (t *Tally) Report(scope Scope, live Live) *Report {
 	}
 	slices.SortFunc(r.Agents, func(a, b Agent) int {
 		return strings.Compare(a.Workspace+"\x00"+a.HostName+"\x00"+a.InstanceID, b.Workspace+"\x00"+b.HostName+"\x00"+b.InstanceID)
+	})
+	for _, i := range t.instances.Values() {
+		if scope.allows(i.Workspace) {
+			r.Instances = append(r.Instances, i.view())
+		}
+	}
+	slices.SortFunc(r.Instances, func(a, b Instance) int {
+		return strings.Compare(a.Workspace+"\x00"+a.InstanceID, b.Workspace+"\x00"+b.InstanceID)
 	})
 	r.Upstream = t.upstreamLocked(nowH, live)
 	return r

@@ -22,11 +22,13 @@ type snapshot struct {
 	Next          uint64                    `json:"next_seq"`
 	SavedAt       time.Time                 `json:"saved_at"`
 	CountingSince time.Time                 `json:"counting_since"`
-	Workspaces    []snapshotWorkspace       `json:"workspaces"` // least recently active first
-	Agents        []*agent                  `json:"agents"`     // least recently heard first
+	Workspaces    []snapshotWorkspace       `json:"workspaces"`          // least recently active first
+	Agents        []*agent                  `json:"agents"`              // least recently heard first
+	Instances     []*instance               `json:"instances,omitempty"` // least recently seen first
 	Consumers     map[string][]hourFailures `json:"consumers,omitempty"`
 	EvictedWS     uint64                    `json:"evicted_workspaces"`
 	EvictedAgents uint64                    `json:"evicted_agents"`
+	EvictedInst   uint64                    `json:"evicted_instances,omitempty"`
 	Undecodable   uint64                    `json:"undecodable"`
 }
 
@@ -43,7 +45,7 @@ func (t *Tally) Save(path string) (uint64, error) {
 	now := t.now()
 	nowH := unixHour(now)
 	s := snapshot{Version: snapshotVersion, Next: t.next, SavedAt: now.UTC(), CountingSince: t.countingSince.UTC(),
-		EvictedWS: t.evictedWS, EvictedAgents: t.evictedAgents, Undecodable: t.undecodable}
+		EvictedWS: t.evictedWS, EvictedAgents: t.evictedAgents, EvictedInst: t.evictedInst, Undecodable: t.undecodable}
 	for _, w := range t.workspaces.Values() {
 		sw := snapshotWorkspace{ID: w.id, LastBatch: w.lastBatch, Hours: []counts{}}
 		w.hours.each(nowH, func(c *counts) { sw.Hours = append(sw.Hours, *c) })
@@ -52,6 +54,10 @@ func (t *Tally) Save(path string) (uint64, error) {
 	for _, a := range t.agents.Values() {
 		cp := *a
 		s.Agents = append(s.Agents, &cp)
+	}
+	for _, i := range t.instances.Values() {
+		cp := *i
+		s.Instances = append(s.Instances, &cp)
 	}
 	for name, c := range t.consumers {
 		var hs []hourFailures
@@ -104,7 +110,7 @@ func Load(path string, limits Limits, now func() time.Time) (*Tally, error) {
 	t := NewTally(limits, now)
 	t.next, t.countingSince, t.persistedAt = s.Next, s.CountingSince, s.SavedAt
 	// The counters continue from the saved ones (a lower max_workspaces / max_agents evicts, counted, below).
-	t.evictedWS, t.evictedAgents, t.undecodable = s.EvictedWS, s.EvictedAgents, s.Undecodable
+	t.evictedWS, t.evictedAgents, t.evictedInst, t.undecodable = s.EvictedWS, s.EvictedAgents, s.EvictedInst, s.Undecodable
 	nowH := unixHour(now())
 	for _, sw := range s.Workspaces {
 		w := &workspace{id: canonicalWorkspace(sw.ID), lastBatch: sw.LastBatch}
@@ -120,6 +126,12 @@ func Load(path string, limits Limits, now func() time.Time) (*Tally, error) {
 			continue
 		}
 		t.agents.Add(agentKey{a.Workspace, a.InstanceID}, a)
+	}
+	for _, i := range s.Instances {
+		if i == nil || i.InstanceID == "" {
+			continue
+		}
+		t.instances.Add(agentKey{i.Workspace, i.InstanceID}, i)
 	}
 	for name, hs := range s.Consumers {
 		c := t.consumerLocked(name)

@@ -13,6 +13,8 @@ type Limits struct {
 	// MaxWorkspaces and MaxAgents bound memory: beyond them the least recently active is dropped (counted).
 	MaxWorkspaces int
 	MaxAgents     int
+	// MaxInstances bounds the server instances followed by their InstanceLifecycle events.
+	MaxInstances int
 	// SilentAfter is how many heartbeat intervals may pass without one before an agent is reported silent.
 	SilentAfter int
 }
@@ -30,6 +32,7 @@ type Tally struct {
 	mu            sync.Mutex
 	workspaces    *simplelru.LRU[string, *workspace]
 	agents        *simplelru.LRU[agentKey, *agent]
+	instances     *simplelru.LRU[agentKey, *instance]
 	consumers     map[string]*consumer
 	pending       map[string]int
 	next          uint64
@@ -39,6 +42,7 @@ type Tally struct {
 	persistedAt   time.Time
 	evictedWS     uint64
 	evictedAgents uint64
+	evictedInst   uint64
 	undecodable   uint64
 	// changes counts mutations; saved is its value at the last Save (Dirty).
 	changes, saved uint64
@@ -65,6 +69,7 @@ func NewTally(limits Limits, now func() time.Time) *Tally {
 	t := &Tally{limits: limits, now: now, consumers: map[string]*consumer{}, pending: map[string]int{}}
 	t.workspaces, _ = simplelru.NewLRU(max(limits.MaxWorkspaces, 1), func(string, *workspace) { t.evictedWS++ })
 	t.agents, _ = simplelru.NewLRU(max(limits.MaxAgents, 1), func(agentKey, *agent) { t.evictedAgents++ })
+	t.instances, _ = simplelru.NewLRU(max(limits.MaxInstances, 1), func(agentKey, *instance) { t.evictedInst++ })
 	start := now()
 	t.countingSince, t.graceFrom = start, start
 	return t
@@ -147,6 +152,9 @@ func (t *Tally) Apply(seq uint64, arrival time.Time, s *Summary) []Transition {
 		if tr, ok := t.heartbeatLocked(hb, arrival); ok {
 			out = append(out, tr)
 		}
+	}
+	for _, l := range s.Lifecycles {
+		t.lifecycleLocked(l, arrival)
 	}
 	return out
 }
@@ -293,5 +301,6 @@ func (t *Tally) Dirty() bool {
 func (t *Tally) Accounting() Accounting {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return Accounting{NextSeq: t.next, EvictedWorkspaces: t.evictedWS, EvictedAgents: t.evictedAgents, Undecodable: t.undecodable}
+	return Accounting{NextSeq: t.next, EvictedWorkspaces: t.evictedWS, EvictedAgents: t.evictedAgents,
+		EvictedInstances: t.evictedInst, Undecodable: t.undecodable}
 }

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,11 +20,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/tfocol/tfocol/components/connector/eventrouterconnector"
 	"github.com/tfocol/tfocol/components/connector/eventrouterconnector/eventtest"
 	"github.com/tfocol/tfocol/components/receiver/edgereceiver/edgetest"
 	"github.com/tfocol/tfocol/internal/e2etest"
+	"github.com/tfocol/tfocol/internal/ingeststatus"
 	"github.com/tfocol/tfocol/internal/receipts"
 )
 
@@ -387,4 +392,237 @@ func TestEdgeAPIOverTLS(t *testing.T) {
 		plain.Body.Close()
 		assert.Equal(t, http.StatusBadRequest, plain.StatusCode, "no plaintext on the TLS port")
 	}
+}
+
+// edgeIngestStatus GETs the edge API's ingest status with headers (nil: no credential) and decodes the report.
+func (e *edgeEnv) ingestStatus(t *testing.T, headers map[string]string) (edgeAnswer, *ingeststatus.Report) {
+	t.Helper()
+	a := e.call(t, http.MethodGet, "/api/v1/edge-agent/ingest-status", headers, nil)
+	rep := &ingeststatus.Report{}
+	if a.code == http.StatusOK {
+		require.NoError(t, json.Unmarshal(a.raw, rep), "%s", a.raw)
+	}
+	return a, rep
+}
+
+// serviceDegraded is a ServiceDegraded event of the edge batch body; status "exploded" breaks its contract.
+func serviceDegraded(status string) map[string]any {
+	now := time.Now().UTC().Format(time.RFC3339)
+	return map[string]any{"type": "ServiceDegraded", "id": uuid.NewString(), "time": now, "severity": "warning",
+		"agent": map[string]any{"id": "host-edge-01"},
+		"payload": map[string]any{"serviceName": "api", "indicator": "latency", "observedValue": 812.5, "threshold": 500,
+			"unit": "ms", "windowSeconds": 300, "detectedAt": now, "status": status}}
+}
+
+// An agent reads its workspace's ingest status on the edge API with its enrollment token (curl, in effect): the
+// batch it sent — N events accepted, K rejected by the router with their reasons — and nothing of another
+// workspace; naming another workspace is 403, another workspace's token sees only its own numbers, no credential
+// is 401. The document is tfo_status's report of that workspace (GET :13134/v1/ingest-status?workspace=).
+func TestEdgeIngestStatusIsTheCallersWorkspace(t *testing.T) {
+	e := edgeStart(t, nil, statusOverlay)
+	otherFile := filepath.Join(e.dir, "other.token")
+	tokensCLI(t, "issue", "--state", e.state, "--signing-key", e.signingKey, "--workspace", statusOtherWS, "--role", "edge-agent",
+		"--scopes", "logs", "--ttl", "720h", "--subject", "host-other", "--token-file", otherFile)
+	otherToken := readToken(t, otherFile)
+
+	const accepted, rejected = 3, 2
+	var events []any
+	for range accepted {
+		events = append(events, serviceDegraded("degraded"))
+	}
+	for range rejected {
+		events = append(events, serviceDegraded("exploded"))
+	}
+	body, err := json.Marshal(map[string]any{"host": map[string]any{"name": "edge-host-01"}, "events": events})
+	require.NoError(t, err)
+	agent := map[string]string{"Authorization": "Bearer " + e.agentToken}
+	ing := e.call(t, http.MethodPost, "/api/v1/events/ingest", map[string]string{"Authorization": "Bearer " + e.agentToken,
+		"Idempotency-Key": uuid.NewString()}, body)
+	require.Equal(t, http.StatusOK, ing.code, "%s", ing.raw)
+	require.Equal(t, float64(accepted), ing.json["accepted"], "%s", ing.raw)
+	require.Equal(t, float64(rejected), ing.json["rejected"], "%s", ing.raw)
+	reason := ing.json["events"].([]any)[accepted].(map[string]any)["reason"].(string)
+	body, err = json.Marshal(map[string]any{"host": map[string]any{"name": "other-host"}, "events": []any{serviceDegraded("degraded")}})
+	require.NoError(t, err)
+	other := e.call(t, http.MethodPost, "/api/v1/events/ingest", map[string]string{"Authorization": "Bearer " + otherToken,
+		"Idempotency-Key": uuid.NewString()}, body)
+	require.Equal(t, http.StatusOK, other.code, "%s", other.raw)
+	require.Equal(t, float64(1), other.json["accepted"], "%s", other.raw)
+
+	var a edgeAnswer
+	var rep *ingeststatus.Report
+	e2etest.Eventually(t, 10*time.Second, func() bool {
+		a, rep = e.ingestStatus(t, agent)
+		return a.code == http.StatusOK && len(rep.Workspaces) == 1 && rep.Workspaces[0].Events == accepted+rejected
+	}, "the batch is counted")
+	assert.Equal(t, ingeststatus.ScopeWorkspace, rep.Scope)
+	ws := rep.Workspaces[0]
+	assert.Equal(t, e2etest.DefaultWorkspace, ws.Workspace)
+	assert.EqualValues(t, 1, ws.Batches)
+	assert.EqualValues(t, accepted+rejected, ws.Records)
+	assert.EqualValues(t, rejected, ws.Rejections)
+	assert.Equal(t, map[string]uint64{"ServiceDegraded": accepted + rejected}, ws.EventsByType)
+	assert.Equal(t, map[string]ingeststatus.Rejections{"ServiceDegraded": {Total: rejected, Reasons: map[string]uint64{reason: rejected}}},
+		ws.RejectionsByType, "the reason answered at ingest")
+	assert.NotContains(t, string(a.raw), statusOtherWS)
+
+	// The same numbers as tfo_status's report of the workspace, read with its admin token.
+	admin := readToken(t, filepath.Join(e.gw.DataDir, "status", "admin.token"))
+	code, direct := ingestStatus(t, e.gw.Collector, "?workspace="+e2etest.DefaultWorkspace, map[string]string{"Authorization": "Bearer " + admin})
+	require.Equal(t, http.StatusOK, code)
+	require.Len(t, direct.Workspaces, 1)
+	// Receipt counts move as windows seal between the two requests; the ingest counts do not.
+	counts := func(w ingeststatus.WorkspaceStatus) []any {
+		return []any{w.Workspace, w.Batches, w.Records, w.Events, w.Rejections, w.Duplicates, w.EventsByType, w.RejectionsByType, w.LastBatchAt}
+	}
+	assert.Equal(t, counts(direct.Workspaces[0]), counts(ws))
+	assert.Equal(t, direct.Scope, rep.Scope)
+
+	for name, h := range map[string]map[string]string{
+		"another workspace by header": {"Authorization": "Bearer " + e.agentToken, "x-workspace-id": statusOtherWS},
+		"the status admin token":      {"Authorization": "Bearer " + admin},
+		"no credential":               nil,
+	} {
+		a, _ := e.ingestStatus(t, h)
+		want := http.StatusForbidden
+		if h["x-workspace-id"] == "" {
+			want = http.StatusUnauthorized
+		}
+		assert.Equal(t, want, a.code, "%s: %s", name, a.raw)
+		assert.NotContains(t, string(a.raw), "ServiceDegraded", name)
+	}
+	a = e.call(t, http.MethodGet, "/api/v1/edge-agent/ingest-status?workspace="+statusOtherWS, agent, nil)
+	assert.Equal(t, http.StatusForbidden, a.code, "%s", a.raw)
+
+	a, rep = e.ingestStatus(t, map[string]string{"Authorization": "Bearer " + otherToken})
+	require.Equal(t, http.StatusOK, a.code, "%s", a.raw)
+	require.Len(t, rep.Workspaces, 1)
+	assert.Equal(t, statusOtherWS, rep.Workspaces[0].Workspace)
+	assert.EqualValues(t, 1, rep.Workspaces[0].Batches)
+	assert.EqualValues(t, 0, rep.Workspaces[0].Rejections)
+	assert.NotContains(t, string(a.raw), e2etest.DefaultWorkspace)
+
+	metrics := e.gw.ScrapeMetrics(t)
+	assert.Regexp(t, `tfocol_edge_requests_total\{[^}]*endpoint="ingest_status"[^}]*reason="forbidden"[^}]*status_code="403"[^}]*\} 2`, metrics)
+	for _, tok := range []string{e.agentToken, otherToken, admin} {
+		assert.NotContains(t, e.gw.Logs(), tok)
+	}
+}
+
+// The edge API's engine status needs no credential and is tfo_status's document, ready or degraded with the
+// component named — but without the component's error text, which stays on the loopback status endpoint.
+func TestEdgeEngineStatusWithoutErrorText(t *testing.T) {
+	e := edgeStart(t, nil, stallOverlay)
+	var a edgeAnswer
+	e2etest.Eventually(t, 10*time.Second, func() bool {
+		a = e.call(t, http.MethodGet, "/.well-known/engine-status", nil, nil)
+		return a.code == http.StatusOK
+	}, "ready once the pipelines run")
+	var doc ingeststatus.EngineStatus
+	require.NoError(t, json.Unmarshal(a.raw, &doc))
+	_, direct := engineStatus(t, e.gw.Collector)
+	direct.UptimeSeconds = doc.UptimeSeconds
+	assert.Equal(t, *direct, doc)
+	assert.Equal(t, ingeststatus.EngineReady, doc.Status)
+	assert.Equal(t, "tfocol", doc.Engine)
+	assert.NotEmpty(t, doc.Version)
+	assert.NotEmpty(t, doc.Build.Commit)
+
+	const marker = "upstream-secret-marker-7f3a"
+	e.gw.Upstream.Intercept(func(e2etest.SinkRequest) error { return status.Error(codes.Unavailable, marker) })
+	ev, err := json.Marshal(map[string]any{"host": map[string]any{"name": "edge-host-01"}, "events": []any{serviceDegraded("degraded")}})
+	require.NoError(t, err)
+	ing := e.call(t, http.MethodPost, "/api/v1/events/ingest", map[string]string{"Authorization": "Bearer " + e.agentToken,
+		"Idempotency-Key": uuid.NewString()}, ev)
+	require.Equal(t, http.StatusOK, ing.code, "%s", ing.raw)
+	e2etest.Eventually(t, 20*time.Second, func() bool {
+		a = e.call(t, http.MethodGet, "/.well-known/engine-status", nil, nil)
+		return a.code == http.StatusServiceUnavailable && strings.Contains(string(a.raw), "tfo_log/forward")
+	}, "degraded by the stalled forward consumer")
+	doc = ingeststatus.EngineStatus{}
+	require.NoError(t, json.Unmarshal(a.raw, &doc))
+	assert.Equal(t, ingeststatus.EngineDegraded, doc.Status)
+	require.NotEmpty(t, doc.Reasons)
+	assert.NotContains(t, string(a.raw), marker)
+	for _, r := range doc.Reasons {
+		assert.Empty(t, r.Error, r.Component)
+		assert.NotEmpty(t, r.Status, r.Component)
+	}
+	_, direct = engineStatus(t, e.gw.Collector)
+	assert.True(t, slices.ContainsFunc(direct.Reasons, func(r ingeststatus.Reason) bool { return strings.Contains(r.Error, marker) }),
+		"the loopback status endpoint has the error: %+v", direct.Reasons)
+}
+
+// A Sirveo server posts begin, a licence change and end: the workspace's ingest status on the edge API (and
+// `tfocol status`) lists the instance with its last-seen time, build and licence state, the same after a graceful
+// restart (persisted in <data>/status) and after a SIGKILL right after an accepted event (counted from the log).
+func TestEdgeSirveoInstanceInIngestStatus(t *testing.T) {
+	e := edgeStart(t, nil, statusOverlay)
+	url := "/api/v1/sirveo/telemetry/" + e2etest.DefaultWorkspace
+	sirveo := map[string]string{"Authorization": "Bearer " + e.agentToken, "User-Agent": "Sirveo"}
+	agent := map[string]string{"Authorization": "Bearer " + e.agentToken}
+	const instance = "4915a241-ba4e-4c1d-9e8f-7a6b5c4d3e2f"
+	post := func(payload []byte) time.Time {
+		t.Helper()
+		before := time.Now().UTC()
+		a := e.call(t, http.MethodPost, url, sirveo, payload)
+		require.Equal(t, http.StatusOK, a.code, "%s", a.raw)
+		require.Equal(t, "accepted", a.json["status"], "%s", a.raw)
+		return before
+	}
+	instanceNow := func(phase string) ingeststatus.Instance {
+		t.Helper()
+		var got ingeststatus.Instance
+		e2etest.Eventually(t, 10*time.Second, func() bool {
+			a, rep := e.ingestStatus(t, agent)
+			if a.code != http.StatusOK || len(rep.Instances) != 1 {
+				return false
+			}
+			got = rep.Instances[0]
+			return got.LastPhase == phase
+		}, "the instance's last phase is %s", phase)
+		return got
+	}
+
+	begin := post(sirveoEvent("begin"))
+	var change map[string]any
+	require.NoError(t, json.Unmarshal(sirveoEvent("license-state-change"), &change))
+	change["license_valid"] = false
+	raw, _ := json.Marshal(change)
+	changed := post(raw)
+	inst := instanceNow("update")
+	assert.Equal(t, instance, inst.InstanceID)
+	assert.Equal(t, e2etest.DefaultWorkspace, inst.Workspace)
+	assert.Equal(t, "sirveo", inst.Service)
+	assert.Equal(t, "sirveo-eu-1", inst.CustomID)
+	assert.Equal(t, "license-state-change", inst.LastReason)
+	assert.Equal(t, ingeststatus.InstanceBuild{Version: "0.1.0", Commit: "4379644", Time: "2024-02-16T23:06:23+02:00",
+		Mode: "licenced", OS: "windows", Arch: "amd64"}, inst.Build)
+	require.NotNil(t, inst.LicenseValid)
+	assert.False(t, *inst.LicenseValid)
+	assert.False(t, inst.FirstSeenAt.Before(begin.Truncate(time.Second)))
+	assert.False(t, inst.LastSeenAt.Before(changed.Truncate(time.Second)))
+	assert.True(t, inst.LastSeenAt.Before(time.Now().Add(time.Second)))
+
+	post(sirveoEvent("end"))
+	inst = instanceNow("end")
+	require.NotNil(t, inst.LicenseValid)
+	assert.True(t, *inst.LicenseValid)
+	a, _ := e.ingestStatus(t, agent)
+	assert.NotContains(t, string(a.raw), "e88394fedd71573f", "no licence key hash in the status")
+
+	out, code := tfocolStatus(t, e.gw.Collector)
+	assert.Equal(t, 0, code, out)
+	assert.Regexp(t, `sirveo\s+`+instance+`\s+sirveo-eu-1\s+0\.1\.0\s+4379644\s+valid\s+end\s`, out)
+
+	e.gw.Restart(t)
+	assert.Equal(t, inst, instanceNow("end"), "after a graceful restart")
+
+	// SIGKILL right after an accepted event: the next start counts it from the durable log.
+	post(sirveoEvent("begin"))
+	e.gw.Kill()
+	e.gw.Restart(t)
+	after := instanceNow("begin")
+	assert.Equal(t, inst.FirstSeenAt, after.FirstSeenAt)
+	assert.True(t, after.LastSeenAt.After(inst.LastSeenAt))
 }

@@ -41,9 +41,11 @@ type Config struct {
 	FlushInterval time.Duration `mapstructure:"flush_interval"`
 	// SilentAfterIntervals: an agent with no heartbeat for more than this many of its intervals is silent.
 	SilentAfterIntervals int `mapstructure:"silent_after_intervals"`
-	// MaxWorkspaces and MaxAgents bound memory; beyond them the least recently active is dropped (counted).
+	// MaxWorkspaces, MaxAgents and MaxInstances bound memory; beyond them the least recently active is dropped
+	// (counted).
 	MaxWorkspaces int `mapstructure:"max_workspaces"`
 	MaxAgents     int `mapstructure:"max_agents"`
+	MaxInstances  int `mapstructure:"max_instances"`
 
 	_ struct{}
 }
@@ -60,6 +62,7 @@ func createDefaultConfig() *Config {
 		SilentAfterIntervals: 3,
 		MaxWorkspaces:        10000,
 		MaxAgents:            10000,
+		MaxInstances:         10000,
 	}
 }
 
@@ -90,8 +93,8 @@ func (c *Config) Validate() error {
 	if c.SilentAfterIntervals < 1 {
 		errs = append(errs, errors.New("silent_after_intervals must be at least 1"))
 	}
-	if c.MaxWorkspaces < 1 || c.MaxAgents < 1 {
-		errs = append(errs, errors.New("max_workspaces and max_agents must be at least 1"))
+	if c.MaxWorkspaces < 1 || c.MaxAgents < 1 || c.MaxInstances < 1 {
+		errs = append(errs, errors.New("max_workspaces, max_agents and max_instances must be at least 1"))
 	}
 	return errors.Join(errs...)
 }

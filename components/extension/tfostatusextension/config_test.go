@@ -34,6 +34,7 @@ func TestConfigDefaultsAndFull(t *testing.T) {
 	assert.True(t, cfg.PublicEngineStatus)
 	assert.Equal(t, 10*time.Second, cfg.FlushInterval)
 	assert.Equal(t, 3, cfg.SilentAfterIntervals)
+	assert.Equal(t, 10000, cfg.MaxInstances)
 
 	full := loadConfig(t, "tfo_status/full")
 	require.NoError(t, xconfmap.Validate(full))
@@ -43,6 +44,7 @@ func TestConfigDefaultsAndFull(t *testing.T) {
 	assert.Equal(t, component.MustNewID("tfo_auth"), id)
 	assert.False(t, full.PublicEngineStatus)
 	assert.Equal(t, 2, full.SilentAfterIntervals)
+	assert.Equal(t, 300, full.MaxInstances)
 	ext := newStatusExtension(full, extensionSettings())
 	assert.Equal(t, []component.ID{component.MustNewIDWithName("tfo_log", "main"), component.MustNewID("tfo_auth")}, ext.Dependencies())
 }
@@ -63,6 +65,7 @@ func TestConfigRefusals(t *testing.T) {
 		"flush":          func(c *Config) { c.FlushInterval = time.Millisecond },
 		"silent":         func(c *Config) { c.SilentAfterIntervals = 0 },
 		"max workspaces": func(c *Config) { c.MaxWorkspaces = 0 },
+		"max instances":  func(c *Config) { c.MaxInstances = 0 },
 	} {
 		cfg := loadConfig(t, "tfo_status")
 		mut(cfg)

@@ -109,7 +109,8 @@ func (e *statusExtension) Start(ctx context.Context, host component.Host) error 
 // loadTally reads the persisted counters; a damaged file is set aside and counting starts afresh (loaded false).
 func (e *statusExtension) loadTally() (t *ingeststatus.Tally, loaded bool) {
 	path := filepath.Join(e.cfg.Directory, snapshotFile)
-	limits := ingeststatus.Limits{MaxWorkspaces: e.cfg.MaxWorkspaces, MaxAgents: e.cfg.MaxAgents, SilentAfter: e.cfg.SilentAfterIntervals}
+	limits := ingeststatus.Limits{MaxWorkspaces: e.cfg.MaxWorkspaces, MaxAgents: e.cfg.MaxAgents,
+		MaxInstances: e.cfg.MaxInstances, SilentAfter: e.cfg.SilentAfterIntervals}
 	t, err := ingeststatus.Load(path, limits, e.now)
 	switch {
 	case err == nil:
@@ -216,11 +217,7 @@ func (e *statusExtension) serveEngineStatus(w http.ResponseWriter, r *http.Reque
 		}
 	}
 	doc := e.EngineStatus()
-	code := http.StatusOK
-	if doc.Status != ingeststatus.EngineReady {
-		code = http.StatusServiceUnavailable
-	}
-	done(ingeststatus.WriteJSON(w, code, doc))
+	done(ingeststatus.WriteJSON(w, engineStatusCode(doc), doc))
 }
 
 // EngineStatus is the engine status document now.

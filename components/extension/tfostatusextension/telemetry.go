@@ -33,7 +33,7 @@ func newTelemetry(set component.TelemetrySettings, e *statusExtension) (*telemet
 	agents, e4 := m.Int64ObservableGauge("tfocol_agents",
 		metric.WithDescription("Agents known from their heartbeats, by state (alive, silent, stopped)."), metric.WithUnit("{agent}"))
 	evicted, e5 := m.Int64ObservableCounter("tfocol_status_evicted",
-		metric.WithDescription("Workspaces and agents dropped from the ingest status beyond max_workspaces / max_agents, by kind."))
+		metric.WithDescription("Workspaces, agents and instances dropped from the ingest status beyond max_workspaces / max_agents / max_instances, by kind."))
 	undecodable, e6 := m.Int64ObservableCounter("tfocol_status_undecodable",
 		metric.WithDescription("Durable log entries the ingest status could not decode (not counted)."), metric.WithUnit("{entry}"))
 	if err := errors.Join(e1, e2, e3, e4, e5, e6); err != nil {
@@ -50,6 +50,7 @@ func newTelemetry(set component.TelemetrySettings, e *statusExtension) (*telemet
 		acc := tally.Accounting()
 		o.ObserveInt64(evicted, int64(acc.EvictedWorkspaces), metric.WithAttributes(attribute.String("kind", "workspace")))
 		o.ObserveInt64(evicted, int64(acc.EvictedAgents), metric.WithAttributes(attribute.String("kind", "agent")))
+		o.ObserveInt64(evicted, int64(acc.EvictedInstances), metric.WithAttributes(attribute.String("kind", "instance")))
 		o.ObserveInt64(undecodable, int64(acc.Undecodable))
 		return nil
 	}, agents, evicted, undecodable)

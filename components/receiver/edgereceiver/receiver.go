@@ -62,7 +62,6 @@ type edgeReceiver struct {
 	typeNames []string // sorted, for messages
 	auth      extensionauth.Server
 	status    StatusProvider
-	observer  InstanceObserver
 	checksums *checksumTable
 	rotateMu  sync.Mutex // one rotation at a time in this process; the state file lock covers other processes
 
@@ -115,7 +114,6 @@ func (r *edgeReceiver) Start(ctx context.Context, host component.Host) error {
 		if r.status, ok = ext.(StatusProvider); !ok {
 			return fmt.Errorf("edge: extension %s does not serve ingest and engine status", r.cfg.Status)
 		}
-		r.observer, _ = ext.(InstanceObserver)
 	}
 	if key := r.cfg.Enrollment.Rotation.SigningKeyFile; key != "" {
 		if _, err := loadSigningKey(key); err != nil {

@@ -83,9 +83,6 @@ func (r *edgeReceiver) handleSirveo(w http.ResponseWriter, req *http.Request) *r
 		return fromError(err, "pipeline_")
 	}
 	r.countEvent(ctx, epSirveo, r.cfg.Sirveo.EventType, ans.Status)
-	if r.observer != nil && ans.Status == outcomeAccepted {
-		r.observer.ObserveInstance(instanceState(ws, phase, verdict, payload, r.now()))
-	}
 	r.writeJSON(ctx, w, epSirveo, http.StatusOK, "accepted", ans)
 	return nil
 }
@@ -194,15 +191,6 @@ func strField(p pcommon.Map, k string) string {
 		return v.Str()
 	}
 	return ""
-}
-
-func instanceState(ws, phase, verdict string, p pcommon.Map, now time.Time) InstanceState {
-	valid, ok := p.Get("license_valid")
-	return InstanceState{Workspace: ws, InstanceID: strField(p, "instance_id"), Phase: phase, Reason: strField(p, "reason"),
-		SeenAt: now, BuildVersion: strField(p, "build_version"), BuildCommit: strField(p, "build_commit"),
-		BuildTime: strField(p, "build_time"), BuildMode: strField(p, "build_mode"), BuildOS: strField(p, "build_os"),
-		BuildArch: strField(p, "build_arch"), LicenseValid: ok && valid.Type() == pcommon.ValueTypeBool && valid.Bool(),
-		LicenseKeyHash: strField(p, "license_key_hash"), CustomID: strField(p, "custom_id"), ChecksumStatus: verdict}
 }
 
 func (r *edgeReceiver) countChecksum(ctx context.Context, result string) {

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -126,9 +125,6 @@ func TestSirveoChecksum(t *testing.T) {
 func TestSirveoWorkspaceAndCredentials(t *testing.T) {
 	f := newFixture(t)
 	f.cfg.Sirveo.AnonymousWorkspaces = []string{wsB}
-	obs := &observer{}
-	f.cfg.Status = &statusID
-	f.addExtension(statusID, &statusExt{observer: obs})
 	f.start()
 	token, _ := f.issueToken(wsA, "edge-agent", "sirveo")
 
@@ -177,39 +173,12 @@ func TestSirveoWorkspaceAndCredentials(t *testing.T) {
 	calls := f.pipe.got()
 	body := calls[len(calls)-1].logs.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Body().Map().AsRaw()
 	assert.Equal(t, map[string]any{"uptime_seconds": int64(3600)}, body["extra"])
-
-	// The status extension hears of every accepted lifecycle event, with its instance's state.
-	got := obs.got()
-	require.Len(t, got, 2)
-	assert.Equal(t, InstanceState{Workspace: wsA, InstanceID: instanceID, Phase: "begin", Reason: "begin", SeenAt: got[0].SeenAt,
-		BuildVersion: "0.1.0", BuildCommit: "4379644", BuildTime: "2024-02-16T23:06:23+02:00", BuildMode: "licenced",
-		BuildOS: "linux", BuildArch: "amd64", LicenseValid: true, LicenseKeyHash: "e88394fedd71573f9a2c37f2b8a1f0d2e6c4b9a87d65e4f3c2b1a09f8e7d6c5b",
-		CustomID: "sirveo-eu-1", ChecksumStatus: "unverified"}, got[0])
-	assert.Equal(t, wsB, got[1].Workspace)
 }
 
 var statusID = component.MustNewID("ingest_status")
-
-type observer struct {
-	mu     sync.Mutex
-	states []InstanceState
-}
-
-func (o *observer) ObserveInstance(s InstanceState) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.states = append(o.states, s)
-}
-
-func (o *observer) got() []InstanceState {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return append([]InstanceState(nil), o.states...)
-}
 
 // statusExt stands in for the ingest-status extension: it answers what it was asked about.
 type statusExt struct {
 	component.StartFunc
 	component.ShutdownFunc
-	*observer
 }

@@ -1,48 +1,26 @@
 package edgereceiver
 
-import (
-	"net/http"
-	"time"
-)
+import "net/http"
 
-// StatusProvider is the seam to the ingest-status extension (issue 14): the extension named by `status` serves the
-// numbers, the receiver only mounts its handlers on the edge API. The receiver builds no status numbers itself.
+// StatusProvider is the seam to the ingest-status extension (tfo_status): the extension named by `status` serves
+// the numbers, the receiver only mounts its handlers on the edge API. The receiver builds no status numbers
+// itself: per-instance Sirveo state comes, like everything else in the status, from the durable log.
 type StatusProvider interface {
 	// IngestStatusHandler serves GET /api/v1/edge-agent/ingest-status. The receiver authenticates the request
 	// first: its context carries the tfo_auth principal, and its x-workspace-id header holds the caller's
 	// workspace, checked against the principal and in canonical (lower-case) form, also when the agent sent none.
 	IngestStatusHandler() http.Handler
-	// EngineStatusHandler serves GET /.well-known/engine-status, without credentials (a health endpoint).
+	// EngineStatusHandler serves GET /.well-known/engine-status. The receiver asks for no credentials (a health
+	// endpoint); the extension decides what the document holds and whether it needs any.
 	EngineStatusHandler() http.Handler
 }
 
-// InstanceObserver is optional for the status extension: when it implements it, the receiver reports every Sirveo
-// lifecycle event the pipeline accepted (durably), so ingest status can show per-instance last-seen, build and
-// licence state.
-type InstanceObserver interface {
-	ObserveInstance(InstanceState)
-}
-
-// InstanceState is what one accepted Sirveo lifecycle event says about its instance.
-type InstanceState struct {
-	Workspace      string
-	InstanceID     string
-	Phase          string // begin, update, end
-	Reason         string // as sent: begin, update, license-state-change, end
-	SeenAt         time.Time
-	BuildVersion   string
-	BuildCommit    string
-	BuildTime      string
-	BuildMode      string
-	BuildOS        string
-	BuildArch      string
-	LicenseValid   bool
-	LicenseKeyHash string
-	CustomID       string
-	ChecksumStatus string // consistent, unverified, mismatch
-}
-
 func (r *edgeReceiver) handleIngestStatus(w http.ResponseWriter, req *http.Request) *refusal {
+	// ?workspace= (the status endpoint's way of naming one) is one more x-workspace-id: checked the same way,
+	// and two that differ are refused.
+	if q := req.URL.Query().Get("workspace"); q != "" {
+		req.Header.Add(headerWorkspace, q)
+	}
 	ctx, _, ws, f := r.caller(req)
 	if f != nil {
 		return f

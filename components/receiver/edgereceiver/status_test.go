@@ -3,6 +3,7 @@ package edgereceiver
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -32,7 +33,7 @@ func (s *statusExt) EngineStatusHandler() http.Handler {
 func TestStatusSeam(t *testing.T) {
 	f := newFixture(t)
 	f.cfg.Status = &statusID
-	f.addExtension(statusID, &statusExt{observer: &observer{}})
+	f.addExtension(statusID, &statusExt{})
 	f.start()
 	token, _ := f.issueToken(wsA, "edge-agent", "host-01")
 
@@ -43,12 +44,20 @@ func TestStatusSeam(t *testing.T) {
 	assert.Equal(t, http.StatusForbidden, resp.code)
 	resp = f.do(http.MethodGet, pathIngestStatus, nil, nil)
 	assert.Equal(t, http.StatusUnauthorized, resp.code)
+	// ?workspace= names the workspace as x-workspace-id does: checked against the credential, and it must agree.
+	resp = f.do(http.MethodGet, pathIngestStatus+"?workspace="+wsB, bearer(token), nil)
+	assert.Equal(t, http.StatusForbidden, resp.code, "%s", resp.raw)
+	resp = f.do(http.MethodGet, pathIngestStatus+"?workspace="+strings.ToUpper(wsA), bearer(token), nil)
+	require.Equal(t, http.StatusOK, resp.code, "%s", resp.raw)
+	assert.Equal(t, wsA, resp.json["workspace"])
+	resp = f.do(http.MethodGet, pathIngestStatus+"?workspace="+wsB, map[string]string{"Authorization": "Bearer " + token, "x-workspace-id": wsA}, nil)
+	assert.Equal(t, http.StatusForbidden, resp.code, "every workspace named is checked: %s", resp.raw)
 
 	resp = f.do(http.MethodGet, pathEngineStatus, nil, nil)
 	assert.Equal(t, http.StatusServiceUnavailable, resp.code)
 	assert.Equal(t, "degraded", resp.json["status"])
 	assert.Equal(t, int64(1), f.requests(epEngineStatus, 503, "status_extension"))
-	assert.Equal(t, int64(1), f.requests(epIngestStatus, 200, "ok"))
+	assert.Equal(t, int64(2), f.requests(epIngestStatus, 200, "ok"))
 
 	g := newFixture(t).start()
 	for _, p := range []string{pathIngestStatus, pathEngineStatus} {

@@ -35,6 +35,7 @@ func printOutput(w io.Writer, out *Output) {
 	_ = tw.Flush()
 	printRejections(w, rep)
 	printAgents(w, rep)
+	printInstances(w, rep)
 	printUpstream(w, rep.Upstream)
 }
 
@@ -79,6 +80,24 @@ func printAgents(w io.Writer, rep *ingeststatus.Report) {
 	for _, a := range rep.Agents {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Workspace, dash(a.HostName), a.InstanceID, dash(a.AgentVersion),
 			a.State, stamp(a.LastHeartbeatAt), a.LastReason, time.Duration(a.IntervalSeconds)*time.Second)
+	}
+	_ = tw.Flush()
+}
+
+func printInstances(w io.Writer, rep *ingeststatus.Report) {
+	if len(rep.Instances) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nINSTANCES  %d\n", len(rep.Instances))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "WORKSPACE\tSERVICE\tINSTANCE\tNAME\tVERSION\tCOMMIT\tLICENCE\tPHASE\tLAST SEEN\tREASON\tCHECKSUM")
+	for _, i := range rep.Instances {
+		licence := "-"
+		if i.LicenseValid != nil {
+			licence = map[bool]string{true: "valid", false: "INVALID"}[*i.LicenseValid]
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", i.Workspace, dash(i.Service), i.InstanceID, dash(i.CustomID),
+			dash(i.Build.Version), dash(i.Build.Commit), licence, i.LastPhase, stamp(i.LastSeenAt), i.LastReason, dash(i.ChecksumStatus))
 	}
 	_ = tw.Flush()
 }

@@ -52,7 +52,10 @@ func gateway(t *testing.T, st string) (*httptest.Server, *[]http.Header) {
 				LastBatchAt: &last, RejectionsByType: map[string]ingeststatus.Rejections{"PatchCompliance": {Total: 1, Reasons: map[string]uint64{"at '/body': bad": 1}}}}},
 			Agents:        []ingeststatus.Agent{{Workspace: ws, InstanceID: "i-1", HostName: "host-01", State: ingeststatus.StateSilent, LastReason: "update", IntervalSeconds: 60}},
 			AgentsByState: map[string]int{ingeststatus.StateSilent: 1},
-			Upstream:      ingeststatus.Upstream{PendingEntries: 4, Consumers: []ingeststatus.Consumer{{Name: "tfo_log/forward", LagEntries: 4}}}})
+			Instances: []ingeststatus.Instance{{Workspace: ws, InstanceID: "4915a241-ba4e-4c1d-9e8f-7a6b5c4d3e2f", Service: "sirveo",
+				CustomID: "sirveo-eu-1", LastSeenAt: last, LastPhase: "update", LastReason: "license-state-change",
+				Build: ingeststatus.InstanceBuild{Version: "0.1.0", Commit: "4379644"}, LicenseValid: new(bool), ChecksumStatus: "consistent"}},
+			Upstream: ingeststatus.Upstream{PendingEntries: 4, Consumers: []ingeststatus.Consumer{{Name: "tfo_log/forward", LagEntries: 4}}}})
 	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
@@ -96,6 +99,7 @@ func TestReadyTableExitsZero(t *testing.T) {
 	assert.Regexp(t, ws+`\s+7\s+59\s`, out)
 	assert.Contains(t, out, "PatchCompliance")
 	assert.Regexp(t, `host-01\s+i-1\s+-\s+silent`, out)
+	assert.Regexp(t, `sirveo\s+4915a241-ba4e-4c1d-9e8f-7a6b5c4d3e2f\s+sirveo-eu-1\s+0\.1\.0\s+4379644\s+INVALID\s+update\s+2026-05-04T10:00:00Z\s+license-state-change\s+consistent`, out)
 	assert.Contains(t, out, "UPSTREAM  4 entries pending")
 	require.Len(t, *seen, 1)
 	assert.Equal(t, "Bearer admin-token-0123456789", (*seen)[0].Get("Authorization"))
