@@ -106,14 +106,14 @@ func TestScanReplicasSideBySide(t *testing.T) {
 	require.Equal(t, []string{"gw-1/ws-a/logs-2025-12-06T14:00:00Z", "gw-1/ws-a/traces-2025-12-06T14:00:00Z",
 		"gw-1/ws-b/logs-2025-12-06T14:00:00Z"}, ids(all[:3]))
 
-	require.Equal(t, []string{"gw-2/ws-a/"+receipts.AlertID([]byte{1}), "gw-2/ws-b/"+receipts.AlertID([]byte{1})},
+	require.Equal(t, []string{"gw-2/ws-a/" + receipts.AlertID([]byte{1}), "gw-2/ws-b/" + receipts.AlertID([]byte{1})},
 		ids(scan(t, dirs, Filter{Types: []string{receipts.TypeAlertFired}})))
 	require.Len(t, scan(t, dirs, Filter{Types: []string{receipts.TypeAlertFired, receipts.TypeTraceComplete}}), 2+12)
 
 	// [from, to): the window start of batches, the event time of traces and alerts.
 	hour1 := scan(t, dirs, Filter{From: t0.Add(time.Hour), To: t0.Add(2 * time.Hour), Workspaces: []string{"ws-a"}, Instances: []string{"gw-2"}})
 	require.Equal(t, []string{"gw-2/ws-a/logs-2025-12-06T15:00:00Z", "gw-2/ws-a/traces-2025-12-06T15:00:00Z",
-		"gw-2/ws-a/trace-00000000000000000000000000000001", "gw-2/ws-a/"+receipts.AlertID([]byte{1})}, ids(hour1))
+		"gw-2/ws-a/trace-00000000000000000000000000000001", "gw-2/ws-a/" + receipts.AlertID([]byte{1})}, ids(hour1))
 
 	// Node: an alert's node or nodes_reporting; service likewise.
 	require.Len(t, scan(t, dirs, Filter{Nodes: []string{"brick-09"}}), 2)
