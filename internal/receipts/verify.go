@@ -51,7 +51,7 @@ type ScrollReport struct {
 	Verified bool // the origin signature was checked with VerifyOptions.Verifier
 	// Signatures are ROOT's signature lines: the origin's first, then witness cosignatures (Verified when checked).
 	Signatures []checkpoint.Signature
-	Unsealed []string // files under telemetry/ no receipt refers to (left by a crash before the receipt)
+	Unsealed   []string // files under telemetry/ no receipt refers to (left by a crash before the receipt)
 }
 
 // FindScrolls returns dir itself when it is a scroll, otherwise its immediate subdirectories that are scrolls.
