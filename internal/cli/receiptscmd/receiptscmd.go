@@ -314,6 +314,8 @@ func checkProofCmd() *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "OK record %d of %s is committed by checkpoint %q size %d", p.LeafIndex, p.ReceiptID, cp.Origin, cp.Size)
 			if cp.Verified {
 				fmt.Fprint(cmd.OutOrStdout(), " (signature verified)")
+			} else {
+				fmt.Fprint(cmd.OutOrStdout(), " (UNVERIFIED: checkpoint signature not checked, no --pubkey)")
 			}
 			fmt.Fprintln(cmd.OutOrStdout())
 			return nil
