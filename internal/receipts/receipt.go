@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -172,6 +173,9 @@ func (r *Receipt) Marshal() ([]byte, error) {
 	if c.Tags == nil {
 		c.Tags = []string{} // tags is a required field (§5): never null
 	}
+	// JSON writes invalid UTF-8 as U+FFFD, which can reorder or merge names: write the sorted, distinct set of
+	// what the line will hold, so the line meets its invariant (§7.2).
+	c.ServicesReporting, c.NodesReporting = sortedValidNames(c.ServicesReporting), sortedValidNames(c.NodesReporting)
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -179,6 +183,18 @@ func (r *Receipt) Marshal() ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+func sortedValidNames(names []string) []string {
+	if len(names) == 0 {
+		return names
+	}
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		out = append(out, strings.ToValidUTF8(n, "\uFFFD"))
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // commonFields are the fields every receipt line carries (docs/receipts.md §5), storage_path aside.

@@ -3,6 +3,7 @@ package receipts
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -45,4 +46,17 @@ func TestParseReceiptLineSyntax(t *testing.T) {
 	// A surrogate pair is one character, accepted.
 	_, err := ParseReceipt([]byte(strings.Replace(line, `"alert"]`, `"\ud83d\ude00"]`, 1)))
 	require.NoError(t, err)
+}
+
+// Names with invalid UTF-8 are written as U+FFFD: the written list is sorted and distinct, so the line parses.
+func TestMarshalInvalidUTF8NamesStaySorted(t *testing.T) {
+	r := &Receipt{Type: TypeTraceBatch, ID: BatchID(SignalTraces, t0), Timestamp: FormatTime(t0.Add(time.Hour)), Workspace: "ws",
+		Period: &Period{Start: FormatTime(t0), End: FormatTime(t0.Add(time.Hour))}, SpanCount: 3, TraceCount: 1,
+		ServicesReporting: []string{"a\xff", "a\xfe", "a\x7f"}, StoragePath: BatchPath(SignalTraces, t0, time.Hour),
+		ContentHash: ZeroHash, MerkleRoot: ZeroHash, LeafCount: 3, PrevHash: ZeroHash}
+	line, err := r.Marshal()
+	require.NoError(t, err)
+	got, err := ParseReceipt(line)
+	require.NoError(t, err, "%s", line)
+	require.Equal(t, []string{"a\x7f", "a\uFFFD"}, got.ServicesReporting)
 }
