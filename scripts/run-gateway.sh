@@ -34,7 +34,7 @@ tfocol gateway starting on loopback (state in $TFOCOL_DATA_DIR).
   health      http://127.0.0.1:13133  spanmetrics http://127.0.0.1:8889/metrics
   own metrics http://127.0.0.1:8888/metrics
   status      TFOCOL_DATA_DIR=$TFOCOL_DATA_DIR $BIN status   (engine: http://127.0.0.1:13134/.well-known/engine-status)
-  receipts    $TFOCOL_DATA_DIR/receipts (sealed hourly; check with: $BIN receipts verify --dir $TFOCOL_DATA_DIR/receipts)
+  receipts    $TFOCOL_DATA_DIR/receipts (sealed hourly; unsigned here; check integrity with: $BIN receipts verify --dir $TFOCOL_DATA_DIR/receipts --no-signature-check)
   forwarded data is logged by the stand-in backend to $TFOCOL_DATA_DIR/upstream.log
 
 Every request needs a TelemetryFlow key; a demo key is in $TFOCOL_DATA_DIR/demo-key.env.

@@ -133,7 +133,7 @@ func (d *derivedScroll) traceBatch(n, errs int, inds []SLOIndicator) {
 		return nil
 	}))
 	r := &Receipt{Type: TypeTraceBatch, ID: BatchID(SignalTraces, start), Timestamp: FormatTime(start), Workspace: "ws",
-		Period: &Period{Start: FormatTime(start), End: FormatTime(start.Add(time.Minute))}, SpanCount: uint64(n), Tags: []string{"t"}}
+		Period: &Period{Start: FormatTime(start), End: FormatTime(start.Add(time.Minute))}, SpanCount: uint64(n), TraceCount: uint64(n), Tags: []string{"t"}}
 	require.NoError(t, d.s.SealFile(BatchPath(SignalTraces, start, time.Minute), leaves, r))
 	line, err := r.Marshal()
 	require.NoError(t, err)

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -159,7 +160,7 @@ type Receipt struct {
 	ContentHash string   `json:"content_hash"`
 	MerkleRoot  string   `json:"merkle_root"`
 	LeafCount   uint64   `json:"leaf_count"`
-	Tags        []string `json:"tags,omitempty"`
+	Tags        []string `json:"tags"` // required: nil is written as []
 	PrevHash    string   `json:"prev_hash"`
 }
 
@@ -168,20 +169,56 @@ func FormatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // Marshal encodes a receipt as one line without the newline.
 func (r *Receipt) Marshal() ([]byte, error) {
+	c := *r
+	if c.Tags == nil {
+		c.Tags = []string{} // tags is a required field (§5): never null
+	}
+	// JSON writes invalid UTF-8 as U+FFFD, which can reorder or merge names: write the sorted, distinct set of
+	// what the line will hold, so the line meets its invariant (§7.2).
+	c.ServicesReporting, c.NodesReporting = sortedValidNames(c.ServicesReporting), sortedValidNames(c.NodesReporting)
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(r); err != nil {
+	if err := enc.Encode(&c); err != nil {
 		return nil, err
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-// ParseReceipt decodes one receipt line strictly: unknown fields, trailing data and missing required fields are
-// errors. It does not check hashes against files or the chain.
+func sortedValidNames(names []string) []string {
+	if len(names) == 0 {
+		return names
+	}
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		out = append(out, strings.ToValidUTF8(n, "\uFFFD"))
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// commonFields are the fields every receipt line carries (docs/receipts.md §5), storage_path aside.
+var commonFields = []string{"type", "id", "seq", "timestamp", "workspace", "content_hash", "merkle_root", "leaf_count", "tags", "prev_hash"}
+
+// ParseReceipt decodes one receipt line strictly: the line syntax of §5 (no duplicate keys, no null, compact,
+// valid UTF-8), every common field present, no unknown fields, and the checks of the receipt's type. It does not
+// check hashes against files or the chain.
 func ParseReceipt(line []byte) (*Receipt, error) {
 	if len(line) == 0 {
 		return nil, errors.New("empty line")
+	}
+	keys, err := checkLineSyntax(line)
+	if err != nil {
+		return nil, err
+	}
+	present := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		present[k] = true
+	}
+	for _, k := range commonFields {
+		if !present[k] {
+			return nil, fmt.Errorf("receipt line has no %q field (required on every receipt)", k)
+		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.DisallowUnknownFields()
@@ -192,18 +229,31 @@ func ParseReceipt(line []byte) (*Receipt, error) {
 	if dec.More() {
 		return nil, errors.New("trailing data after receipt JSON")
 	}
-	if err := r.validate(); err != nil {
+	if err := r.validate(present); err != nil {
 		return nil, err
 	}
 	return &r, nil
 }
 
-func (r *Receipt) validate() error {
+// CheckTime accepts a time in the one spelling FormatTime writes: RFC 3339 in UTC ("Z"), with a fraction of
+// second only when nonzero and without trailing zeros.
+func CheckTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return t, fmt.Errorf("time %q is not RFC 3339", s)
+	}
+	if FormatTime(t) != s {
+		return t, fmt.Errorf("time %q is not canonical RFC 3339 UTC (want %s)", s, FormatTime(t))
+	}
+	return t, nil
+}
+
+func (r *Receipt) validate(present map[string]bool) error {
 	if r.ID == "" {
 		return errors.New("receipt has no id")
 	}
-	if _, err := time.Parse(time.RFC3339Nano, r.Timestamp); err != nil {
-		return fmt.Errorf("receipt %s: bad timestamp: %w", r.ID, err)
+	if _, err := CheckTime(r.Timestamp); err != nil {
+		return fmt.Errorf("receipt %s: timestamp: %w", r.ID, err)
 	}
 	if _, err := ParseHash(r.ContentHash); err != nil {
 		return fmt.Errorf("receipt %s: content_hash: %w", r.ID, err)
@@ -217,43 +267,24 @@ func (r *Receipt) validate() error {
 	if r.LeafCount == 0 {
 		return fmt.Errorf("receipt %s: leaf_count is 0", r.ID)
 	}
-	switch r.Type {
-	case TypeLogBatch, TypeMetricSnapshot, TypeTraceBatch:
-		if r.Period == nil {
-			return fmt.Errorf("receipt %s: %s without period", r.ID, r.Type)
-		}
-		for _, ts := range []string{r.Period.Start, r.Period.End} {
-			if _, err := time.Parse(time.RFC3339Nano, ts); err != nil {
-				return fmt.Errorf("receipt %s: bad period: %w", r.ID, err)
-			}
-		}
-		if r.StoragePath == "" {
-			return fmt.Errorf("receipt %s: %s without storage_path", r.ID, r.Type)
-		}
-		if r.Type == TypeLogBatch && (r.LogCounts == nil || r.LogCounts.Total() != r.LeafCount) {
-			return fmt.Errorf("receipt %s: log_counts do not add up to leaf_count %d", r.ID, r.LeafCount)
-		}
-	case TypeTraceComplete:
-		if r.StoragePath == "" || r.TraceID == "" {
-			return fmt.Errorf("receipt %s: obs_trace_complete needs trace_id and storage_path", r.ID)
-		}
-	case TypeAlertFired:
-		if len(r.Record) == 0 || r.LeafCount != 1 || r.StoragePath != "" {
-			return fmt.Errorf("receipt %s: obs_alert_fired carries exactly one embedded record", r.ID)
-		}
-	default:
-		check, ok := typeChecks[r.Type]
-		if !ok {
-			return fmt.Errorf("receipt %s: unknown type %q", r.ID, r.Type)
-		}
-		if err := check(r); err != nil {
-			return fmt.Errorf("receipt %s: %s: %w", r.ID, r.Type, err)
-		}
-	}
 	if r.StoragePath != "" {
 		if err := CheckStoragePath(r.StoragePath); err != nil {
 			return fmt.Errorf("receipt %s: %w", r.ID, err)
 		}
+	}
+	if allowed, core := coreTypeFields[r.Type]; core {
+		for k := range present {
+			if !allowed[k] {
+				return fmt.Errorf("receipt %s: field %q does not belong to %s", r.ID, k, r.Type)
+			}
+		}
+	}
+	check, ok := typeChecks[r.Type]
+	if !ok {
+		return fmt.Errorf("receipt %s: unknown type %q", r.ID, r.Type)
+	}
+	if err := check(r); err != nil {
+		return fmt.Errorf("receipt %s: %s: %w", r.ID, r.Type, err)
 	}
 	return nil
 }

@@ -45,8 +45,8 @@ func buildScroll(t *testing.T, signer note.Signer) string {
 	}
 	leaf := []byte("backup failed")
 	sum := merkle.Sum(leaf)
-	require.NoError(t, s.Append(&Receipt{Type: TypeAlertFired, ID: "alert-1", Timestamp: FormatTime(t0), Workspace: "ws-1",
-		Name: "BackupFailure", Record: leaf, ContentHash: FormatHash(sum[:]), MerkleRoot: FormatHash(merkle.BLAKE3.HashLeaf(leaf)), LeafCount: 1}))
+	require.NoError(t, s.Append(&Receipt{Type: TypeAlertFired, ID: AlertID(leaf), Timestamp: FormatTime(t0), Workspace: "ws-1",
+		Name: "BackupFailure", Severity: "error", Record: leaf, ContentHash: FormatHash(sum[:]), MerkleRoot: FormatHash(merkle.BLAKE3.HashLeaf(leaf)), LeafCount: 1}))
 	require.NoError(t, s.Close())
 	return dir
 }
@@ -169,7 +169,7 @@ func TestInclusionProofsForEveryRecord(t *testing.T) {
 		_, err = CheckInclusionProof(&bad, nil)
 		require.Error(t, err)
 	}
-	p, err := BuildInclusionProof(dir, "alert-1", 0)
+	p, err := BuildInclusionProof(dir, AlertID([]byte("backup failed")), 0)
 	require.NoError(t, err)
 	_, err = CheckInclusionProof(p, nil)
 	require.NoError(t, err)

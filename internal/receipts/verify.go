@@ -48,8 +48,10 @@ type ScrollReport struct {
 	Receipts uint64
 	Records  uint64
 	Signed   bool
-	Verified bool
-	Unsealed []string // files under telemetry/ no receipt refers to (left by a crash before the receipt)
+	Verified bool // the origin signature was checked with VerifyOptions.Verifier
+	// Signatures are ROOT's signature lines: the origin's first, then witness cosignatures (Verified when checked).
+	Signatures []checkpoint.Signature
+	Unsealed   []string // files under telemetry/ no receipt refers to (left by a crash before the receipt)
 }
 
 // FindScrolls returns dir itself when it is a scroll, otherwise its immediate subdirectories that are scrolls.
@@ -84,8 +86,10 @@ const DefaultOriginPrefix = "tfocol/observability"
 
 // VerifyOptions tune VerifyScroll.
 type VerifyOptions struct {
-	// Verifier, when set, requires a valid ROOT signature by this key.
+	// Verifier, when set, requires the first ROOT signature line to be a valid signature by this key.
 	Verifier note.Verifier
+	// Witnesses, when set, each require a valid cosignature (a later signature line) by that key.
+	Witnesses []note.Verifier
 	// OriginPrefix is the expected origin prefix (DefaultOriginPrefix when empty).
 	OriginPrefix string
 }
@@ -156,11 +160,13 @@ func VerifyScroll(dir string, opts VerifyOptions) (*ScrollReport, error) {
 	if err != nil {
 		return rep, fail(RootFile, 0, -1, "%v", err)
 	}
-	cp, err := checkpoint.Parse(raw, verifier)
+	cp, err := checkpoint.ParseWithWitnesses(raw, verifier, opts.Witnesses)
 	if err != nil {
 		return rep, fail(RootFile, 0, -1, "%v", err)
 	}
-	rep.Origin, rep.Signed, rep.Verified = cp.Origin, cp.Signed, cp.Verified
+	rep.Origin, rep.Signed, rep.Verified, rep.Signatures = cp.Origin, cp.Signed, cp.Verified, cp.Signatures
+	// The workspace dir comes from the workspace field (§6), so a scroll verifies under any directory name; only
+	// an empty receipt log, which names no workspace, is taken to be in its workspace dir.
 	wantOrigin := prefix + "/" + filepath.Base(dir)
 	if haveWorkspace {
 		wantOrigin = prefix + "/" + WorkspaceDir(workspace)

@@ -97,8 +97,8 @@ func correlateFixture(t *testing.T) string {
 		{45 * time.Minute, plog.SeverityNumberWarn, "brick-01", "slow disk"},
 	})
 	sum := merkle.Sum(logs[3])
-	require.NoError(t, s.Append(&receipts.Receipt{Type: receipts.TypeAlertFired, ID: "alert-1", Timestamp: receipts.FormatTime(t0.Add(35 * time.Minute)),
-		Workspace: "ws-1", Name: "BackupFailure", Severity: "ERROR", Node: "brick-02", Service: "guardian",
+	require.NoError(t, s.Append(&receipts.Receipt{Type: receipts.TypeAlertFired, ID: receipts.AlertID(logs[3]), Timestamp: receipts.FormatTime(t0.Add(35 * time.Minute)),
+		Workspace: "ws-1", Name: "BackupFailure", Severity: "error", Node: "brick-02", Service: "guardian",
 		EventTime: receipts.FormatTime(t0.Add(35 * time.Minute)), Record: logs[3],
 		ContentHash: receipts.FormatHash(sum[:]), MerkleRoot: receipts.FormatHash(merkle.BLAKE3.HashLeaf(logs[3])), LeafCount: 1}))
 	require.NoError(t, s.SealFile(receipts.BatchPath("logs", t0, time.Hour), logs, &receipts.Receipt{Type: receipts.TypeLogBatch,
@@ -112,7 +112,7 @@ func correlateFixture(t *testing.T) string {
 	})
 	require.NoError(t, s.SealFile(receipts.BatchPath("metrics", t0, time.Hour), metrics, &receipts.Receipt{Type: receipts.TypeMetricSnapshot,
 		ID: receipts.BatchID("metrics", t0), Timestamp: receipts.FormatTime(t0.Add(61 * time.Minute)), Workspace: "ws-1", Period: period,
-		MetricsCollected: 7, MetricNames: 3, NodesReporting: []string{"brick-02"}}))
+		MetricsCollected: 7, MetricNames: 3, DataPointTypes: map[string]uint64{"gauge": 7}, NodesReporting: []string{"brick-02"}}))
 	tr := traceDone(t0.Add(30*time.Minute), "aa", 2345, "ok")
 	tr.ContentHash, tr.MerkleRoot, tr.Workspace = receipts.ZeroHash, receipts.ZeroHash, "ws-1"
 	late := traceDone(t0.Add(70*time.Minute), "bb", 100, "error")
@@ -159,11 +159,11 @@ func TestCorrelateTimeline(t *testing.T) {
 		"14:21 metric brick-02 cpu_percent{cpu=total} min 12 (3 points; max 87.3 at 2025-12-06T14:32:00Z)",
 		"14:25 log ERROR guardian@brick-01: anchor queue depth increasing",
 		"14:30 metric brick-02 memory_percent{cpu=total} = 62 (2 points, constant)",
-		"14:30 trace trace aa treasury_settlement completed (2345 ms, ok, 4 spans, 0 with errors)",
+		"14:30 trace trace aa000000000000000000000000000000 treasury_settlement completed (2345 ms, ok, 4 spans, 0 with errors)",
 		"14:32 metric brick-02 cpu_percent{cpu=total} max 87.3 (3 points; min 12 at 2025-12-06T14:21:00Z)",
 		"14:33 metric brick-02 latency max 900 (1 point; min 5 at 2025-12-06T14:33:00Z)",
 		"14:33 metric brick-02 latency min 5 (1 point; max 900 at 2025-12-06T14:33:00Z)",
-		"14:35 alert BackupFailure fired (ERROR) on guardian@brick-02",
+		"14:35 alert BackupFailure fired (error) on guardian@brick-02",
 		"14:40 log FATAL guardian@brick-01: processing backlog",
 	}, summary(events), "the alert's record is listed once, as the alert")
 	fatal := events[10]
@@ -179,14 +179,14 @@ func TestCorrelateTimeline(t *testing.T) {
 	require.Equal(t, []string{
 		"14:00 window logs 2025-12-06T14:00:00Z – 2025-12-06T15:00:00Z: 6 records, 3 error, 1 fatal, 1 warn",
 		"14:25 log ERROR guardian@brick-01: anchor queue depth increasing",
-		"14:30 trace trace aa treasury_settlement completed (2345 ms, ok, 4 spans, 0 with errors)",
+		"14:30 trace trace aa000000000000000000000000000000 treasury_settlement completed (2345 ms, ok, 4 spans, 0 with errors)",
 		"14:40 log FATAL guardian@brick-01: processing backlog",
 	}, summary(events))
 	events, _ = correlateEvents(t, "--dir", dir, "--timestamp", "2025-12-06T14:30:00Z", "--window", "3m", "--metric", "cpu_*")
 	require.Equal(t, []string{
 		"14:00 window logs 2025-12-06T14:00:00Z – 2025-12-06T15:00:00Z: 6 records, 3 error, 1 fatal, 1 warn",
 		"14:00 window metrics 2025-12-06T14:00:00Z – 2025-12-06T15:00:00Z: 7 data points of 3 metrics",
-		"14:30 trace trace aa treasury_settlement completed (2345 ms, ok, 4 spans, 0 with errors)",
+		"14:30 trace trace aa000000000000000000000000000000 treasury_settlement completed (2345 ms, ok, 4 spans, 0 with errors)",
 		"14:32 metric brick-02 cpu_percent{cpu=total} = 87.3 (1 point, constant)",
 	}, summary(events))
 
@@ -197,7 +197,7 @@ func TestCorrelateTimeline(t *testing.T) {
 		"14:00 window logs 2025-12-06T14:00:00Z – 2025-12-06T15:00:00Z: 6 records, 3 error, 1 fatal, 1 warn",
 		"14:00 window metrics 2025-12-06T14:00:00Z – 2025-12-06T15:00:00Z: 7 data points of 3 metrics",
 		"15:00 window logs 2025-12-06T15:00:00Z – 2025-12-06T16:00:00Z: 25 records, 5 error, 0 fatal, 0 warn",
-		"15:10 trace trace bb treasury_settlement completed (100 ms, error, 4 spans, 1 with errors)",
+		"15:10 trace trace bb000000000000000000000000000000 treasury_settlement completed (100 ms, error, 4 spans, 1 with errors)",
 	}, summary(events), "no record of 14:00–15:00 falls in 14:55–15:15")
 
 	out, err := run(t, "correlate", "--dir", dir, "--timestamp", "2025-12-06T14:35:00Z")

@@ -38,7 +38,9 @@ func logBatch(start time.Time, errors uint64, nodes ...string) *receipts.Receipt
 		StoragePath: receipts.BatchPath("logs", start, time.Hour), LeafCount: 20 + errors}
 }
 
+// traceDone is the obs_trace_complete of trace id (its first hex digits; padded to 32 with zeros).
 func traceDone(end time.Time, id string, ms int64, status string) *receipts.Receipt {
+	id += strings.Repeat("0", 32-len(id))
 	var errorSpans uint64
 	if status == "error" {
 		errorSpans = 1
@@ -107,7 +109,7 @@ func TestQueryFilters(t *testing.T) {
 	require.Equal(t, 3, count("--service", "treasury"))
 	require.Equal(t, 6, count("--workspace", "ws-1"))
 	require.Equal(t, 2, count("--instance", "gw-2"))
-	require.Equal(t, 3, count("--from", "2025-12-06T14:20:00Z", "--to", "2025-12-06T15:20:00Z")) // [from, to): trace-bb at 15:20 is out
+	require.Equal(t, 3, count("--from", "2025-12-06T14:20:00Z", "--to", "2025-12-06T15:20:00Z")) // [from, to): trace-bb… at 15:20 is out
 	require.Equal(t, 2, count("--from", "2025-12-06T15:00:00Z"))
 	require.Equal(t, 0, count("--last", "7d"), "the fixture is in 2025")
 
@@ -148,9 +150,9 @@ func TestQueryTableAndCSV(t *testing.T) {
 	require.Equal(t, []string{"time", "instance", "workspace", "seq", "type", "id", "records", "errors", "duration_ms", "status",
 		"name", "services", "nodes"}, rows[0])
 	require.Equal(t, [][]string{
-		{"2025-12-06T14:20:00Z", "gw-1", "ws-1", "1", "obs_trace_complete", "trace-aa", "4", "0", "1200", "ok", "treasury_settlement", "portal,treasury", "brick-01"},
-		{"2025-12-06T14:30:00Z", "gw-2", "ws-1", "1", "obs_trace_complete", "trace-cc", "4", "0", "5001", "ok", "treasury_settlement", "portal,treasury", "brick-01"},
-		{"2025-12-06T15:20:00Z", "gw-1", "ws-1", "3", "obs_trace_complete", "trace-bb", "4", "1", "6400", "error", "treasury_settlement", "portal,treasury", "brick-01"},
+		{"2025-12-06T14:20:00Z", "gw-1", "ws-1", "1", "obs_trace_complete", "trace-aa000000000000000000000000000000", "4", "0", "1200", "ok", "treasury_settlement", "portal,treasury", "brick-01"},
+		{"2025-12-06T14:30:00Z", "gw-2", "ws-1", "1", "obs_trace_complete", "trace-cc000000000000000000000000000000", "4", "0", "5001", "ok", "treasury_settlement", "portal,treasury", "brick-01"},
+		{"2025-12-06T15:20:00Z", "gw-1", "ws-1", "3", "obs_trace_complete", "trace-bb000000000000000000000000000000", "4", "1", "6400", "error", "treasury_settlement", "portal,treasury", "brick-01"},
 	}, rows[1:])
 
 	out, err = run(t, "query", "--dir", gw1, "--type", "log_batch")

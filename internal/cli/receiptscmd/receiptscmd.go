@@ -33,7 +33,7 @@ func New() *cobra.Command {
 			"(receipts/observability/observability_events.jsonl), BLAKE3 Merkle-rooted batch files and signed\n" +
 			"ROOT.observability.txt checkpoints. See docs/receipts.md for the formats.",
 	}
-	cmd.AddCommand(keygenCmd(), verifyCmd(), proveCmd(), checkProofCmd(), consistencyCmd(), showCmd(), listCmd(),
+	cmd.AddCommand(keygenCmd(), verifyCmd(), cosignCmd(), proveCmd(), checkProofCmd(), consistencyCmd(), showCmd(), listCmd(),
 		queryCmd(), correlateCmd())
 	return cmd
 }
@@ -85,18 +85,39 @@ func loadVerifier(k string) (note.Verifier, error) {
 	return v, nil
 }
 
+// ErrUnverified is returned by verify when every check passed but no --pubkey was given: the files are
+// consistent, but nothing shows who wrote them.
+var ErrUnverified = errors.New("UNVERIFIED: ROOT signatures were not checked (no --pubkey); pass --pubkey <verifier key>, " +
+	"or --no-signature-check to accept a result that checks integrity only")
+
 func verifyCmd() *cobra.Command {
 	var dir, pubkey, origin string
+	var witnessKeys []string
+	var noSigCheck bool
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Re-hash batch files, recompute Merkle roots, the receipt chain and ROOT, and check its signature",
 		Long: "Verify one scroll directory, or every workspace scroll under an exporter directory. On failure it\n" +
-			"names the file and the receipt line or record index and exits non-zero.",
+			"names the file and the receipt line or record index and exits non-zero.\n\n" +
+			"The origin signature (the first signature line of ROOT) is checked with --pubkey. Without --pubkey the\n" +
+			"result is UNVERIFIED and verify exits non-zero, unless --no-signature-check is given. Further signature\n" +
+			"lines are witness cosignatures: each --witness-pubkey must have a valid one; others are listed unchecked.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if pubkey != "" && noSigCheck {
+				return errors.New("--pubkey and --no-signature-check contradict each other")
+			}
 			v, err := loadVerifier(pubkey)
 			if err != nil {
 				return err
+			}
+			var witnesses []note.Verifier
+			for _, k := range witnessKeys {
+				w, err := loadVerifier(k)
+				if err != nil {
+					return fmt.Errorf("--witness-pubkey: %w", err)
+				}
+				witnesses = append(witnesses, w)
 			}
 			scrolls, err := receipts.FindScrolls(dir)
 			if err != nil {
@@ -106,21 +127,32 @@ func verifyCmd() *cobra.Command {
 			var failed []error
 			for _, s := range scrolls {
 				start := time.Now()
-				rep, err := receipts.VerifyScroll(s, receipts.VerifyOptions{Verifier: v, OriginPrefix: origin})
+				rep, err := receipts.VerifyScroll(s, receipts.VerifyOptions{Verifier: v, Witnesses: witnesses, OriginPrefix: origin})
 				if err != nil {
 					failed = append(failed, fmt.Errorf("%s: %w", s, err))
 					fmt.Fprintf(out, "FAIL %s: %v\n", s, err)
 					continue
 				}
-				sig := "unsigned"
+				verdict, sig := "OK  ", "signature verified"
 				switch {
 				case rep.Verified:
-					sig = "signature verified"
 				case rep.Signed:
-					sig = "signed, signature NOT checked (no --pubkey)"
+					verdict, sig = "UNVERIFIED", "signed, signature NOT checked (no --pubkey)"
+				default:
+					verdict, sig = "UNVERIFIED", "unsigned ROOT, authenticity NOT established"
 				}
-				fmt.Fprintf(out, "OK   %s: %d receipts, %d records, origin %q, %s (%s)\n", s, rep.Receipts, rep.Records,
+				fmt.Fprintf(out, "%s %s: %d receipts, %d records, origin %q, %s (%s)\n", verdict, s, rep.Receipts, rep.Records,
 					rep.Origin, sig, time.Since(start).Round(time.Millisecond))
+				for i, c := range rep.Signatures {
+					if i == 0 {
+						continue
+					}
+					state := "NOT checked (no --witness-pubkey for it)"
+					if c.Verified {
+						state = "verified"
+					}
+					fmt.Fprintf(out, "     cosignature %d by %s: %s\n", i, c.KeyID(), state)
+				}
 				for _, u := range rep.Unsealed {
 					fmt.Fprintf(out, "     note: %s is not referenced by any receipt (left by a crash before sealing; the exporter rewrites it)\n", u)
 				}
@@ -128,13 +160,66 @@ func verifyCmd() *cobra.Command {
 			if len(failed) > 0 {
 				return errors.Join(failed...)
 			}
+			if v == nil && !noSigCheck {
+				fmt.Fprintln(out, ErrUnverified.Error())
+				return ErrUnverified
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "scroll directory or exporter directory (required)")
-	cmd.Flags().StringVar(&pubkey, "pubkey", "", "verifier key (or file with it); ROOT must then carry a valid signature")
+	cmd.Flags().StringVar(&pubkey, "pubkey", "", "origin verifier key (or file with it); the first ROOT signature line must be a valid signature by it")
+	cmd.Flags().StringArrayVar(&witnessKeys, "witness-pubkey", nil, "witness verifier key (or file); ROOT must carry a valid cosignature by it (repeatable)")
+	cmd.Flags().BoolVar(&noSigCheck, "no-signature-check", false, "check integrity only and exit 0 without --pubkey (the result stays UNVERIFIED)")
 	cmd.Flags().StringVar(&origin, "origin", receipts.DefaultOriginPrefix, "expected checkpoint origin prefix (the exporter's origin setting)")
 	_ = cmd.MarkFlagRequired("dir")
+	return cmd
+}
+
+func cosignCmd() *cobra.Command {
+	var keyFile, pubkey string
+	cmd := &cobra.Command{
+		Use:   "cosign ROOT_FILE",
+		Short: "Append a witness cosignature to a ROOT file whose origin signature verifies with --pubkey",
+		Long: "Append a witness cosignature (docs/receipts.md §6) to ROOT_FILE, in place. Cosign a copy: the exporter\n" +
+			"rewrites its own ROOT after every receipt. A witness should cosign only a checkpoint it has checked to\n" +
+			"extend the last one it cosigned (tfocol receipts consistency).",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			v, err := loadVerifier(pubkey)
+			if err != nil {
+				return err
+			}
+			skey, err := os.ReadFile(keyFile)
+			if err != nil {
+				return fmt.Errorf("--key: %w", err)
+			}
+			signer, err := checkpoint.NewSigner(string(skey))
+			if err != nil {
+				return fmt.Errorf("--key: %w", err)
+			}
+			raw, err := os.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			if _, err := checkpoint.Parse(raw, v); err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			cosigned, err := checkpoint.Cosign(raw, signer)
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			if err := receipts.WriteFileAtomic(args[0], cosigned); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "cosigned %s as %s+%08x\n", args[0], signer.Name(), signer.KeyHash())
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&keyFile, "key", "", "witness signing key file (from keygen; required)")
+	cmd.Flags().StringVar(&pubkey, "pubkey", "", "origin verifier key (or file); the origin signature must verify (required)")
+	_ = cmd.MarkFlagRequired("key")
+	_ = cmd.MarkFlagRequired("pubkey")
 	return cmd
 }
 
@@ -229,6 +314,8 @@ func checkProofCmd() *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "OK record %d of %s is committed by checkpoint %q size %d", p.LeafIndex, p.ReceiptID, cp.Origin, cp.Size)
 			if cp.Verified {
 				fmt.Fprint(cmd.OutOrStdout(), " (signature verified)")
+			} else {
+				fmt.Fprint(cmd.OutOrStdout(), " (UNVERIFIED: checkpoint signature not checked, no --pubkey)")
 			}
 			fmt.Fprintln(cmd.OutOrStdout())
 			return nil

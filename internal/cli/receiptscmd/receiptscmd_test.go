@@ -16,6 +16,7 @@ import (
 
 	"github.com/tfocol/tfocol/internal/receipts"
 	"github.com/tfocol/tfocol/internal/receipts/checkpoint"
+	"github.com/tfocol/tfocol/internal/receipts/merkle"
 )
 
 var t0 = time.Date(2025, 12, 6, 14, 0, 0, 0, time.UTC)
@@ -174,4 +175,93 @@ func TestListAndShow(t *testing.T) {
 	require.Contains(t, out, `hour 2 record 5`)
 	_, err = run(t, "show", "--dir", dir, "--receipt", "nope")
 	require.Error(t, err)
+}
+
+// Without --pubkey a passing scroll is UNVERIFIED and verify fails, unless --no-signature-check is given; a
+// corrupted signature is then still reported UNVERIFIED, never OK.
+func TestVerifyWithoutPubkeyIsUnverified(t *testing.T) {
+	skey, vkey, _ := keygen(t)
+	dir, _ := writeScroll(t, skey, 2)
+	out, err := run(t, "verify", "--dir", dir)
+	require.ErrorIs(t, err, ErrUnverified)
+	require.Contains(t, out, "UNVERIFIED "+filepath.Join(dir, "ws-1"))
+	require.NotContains(t, out, "OK ")
+
+	out, err = run(t, "verify", "--dir", dir, "--no-signature-check")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "UNVERIFIED "+filepath.Join(dir, "ws-1"))
+
+	_, err = run(t, "verify", "--dir", dir, "--no-signature-check", "--pubkey", vkey)
+	require.ErrorContains(t, err, "contradict")
+
+	// Corrupt one byte of the signature (keeping canonical base64).
+	root := filepath.Join(dir, "ws-1", receipts.RootFile)
+	raw, err := os.ReadFile(root)
+	require.NoError(t, err)
+	i := bytes.LastIndexByte(raw[:len(raw)-3], ' ') + 10
+	raw[i] = map[bool]byte{true: 'B', false: 'A'}[raw[i] == 'A']
+	require.NoError(t, os.WriteFile(root, raw, 0o644))
+	out, err = run(t, "verify", "--dir", dir)
+	require.ErrorIs(t, err, ErrUnverified)
+	require.NotContains(t, out, "OK ")
+	out, err = run(t, "verify", "--dir", dir, "--pubkey", vkey)
+	require.Error(t, err)
+	require.Contains(t, out, "FAIL")
+	require.Contains(t, out, "does not verify")
+}
+
+// A witness cosignature made with `cosign` is listed unchecked without its key and verified with
+// --witness-pubkey; a cosignature missing or by another key fails with --witness-pubkey.
+func TestCosignAndWitnessVerify(t *testing.T) {
+	skey, vkey, _ := keygen(t)
+	_, wkey, wkeyFile := keygen(t)
+	_, otherW, _ := keygen(t)
+	dir, _ := writeScroll(t, skey, 1)
+	scroll := filepath.Join(dir, "ws-1")
+	root := filepath.Join(scroll, receipts.RootFile)
+
+	_, err := run(t, "verify", "--dir", dir, "--pubkey", vkey, "--witness-pubkey", wkey)
+	require.ErrorContains(t, err, "no signature line by witness")
+
+	_, err = run(t, "cosign", root, "--key", wkeyFile, "--pubkey", otherW)
+	require.Error(t, err, "cosign checks the origin signature first")
+	out, err := run(t, "cosign", root, "--key", wkeyFile, "--pubkey", vkey)
+	require.NoError(t, err, out)
+	_, err = run(t, "cosign", root, "--key", wkeyFile, "--pubkey", vkey)
+	require.ErrorContains(t, err, "already carries a signature")
+
+	out, err = run(t, "verify", "--dir", dir, "--pubkey", vkey)
+	require.NoError(t, err, out)
+	require.Contains(t, out, "signature verified")
+	require.Contains(t, out, "cosignature 1 by tfocol-receipts+")
+	require.Contains(t, out, "NOT checked")
+
+	out, err = run(t, "verify", "--dir", dir, "--pubkey", vkey, "--witness-pubkey", wkey)
+	require.NoError(t, err, out)
+	require.Contains(t, out, ": verified")
+	require.NotContains(t, out, "NOT checked")
+
+	_, err = run(t, "verify", "--dir", dir, "--pubkey", vkey, "--witness-pubkey", otherW)
+	require.ErrorContains(t, err, "no signature line by witness")
+}
+
+// A receipt line with a duplicate key is refused by verify even when chain, ROOT and signature agree with it.
+func TestVerifyRefusesDuplicateKey(t *testing.T) {
+	skey, vkey, _ := keygen(t)
+	dir, _ := writeScroll(t, skey, 1)
+	scroll := filepath.Join(dir, "ws-1")
+	log := filepath.Join(scroll, receipts.ReceiptsFile)
+	raw, err := os.ReadFile(log)
+	require.NoError(t, err)
+	line := bytes.Replace(bytes.TrimSuffix(raw, []byte("\n")), []byte(`{"type":"obs_log_batch"`), []byte(`{"type":"obs_bogus","type":"obs_log_batch"`), 1)
+	require.NoError(t, os.WriteFile(log, append(line, '\n'), 0o644))
+	signer, err := checkpoint.NewSigner(skey)
+	require.NoError(t, err)
+	cp := checkpoint.Checkpoint{Origin: receipts.DefaultOriginPrefix + "/ws-1", Size: 1, Root: merkle.BLAKE3.HashLeaf(line)}
+	signed, err := cp.Marshal(signer)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(scroll, receipts.RootFile), signed, 0o644))
+	out, err := run(t, "verify", "--dir", dir, "--pubkey", vkey)
+	require.Error(t, err)
+	require.Contains(t, out, `duplicate key "type"`)
 }

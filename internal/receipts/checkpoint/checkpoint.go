@@ -6,10 +6,13 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/mod/sumdb/note"
 )
@@ -62,72 +65,172 @@ type File struct {
 	Checkpoint
 	// Signed reports whether signature lines follow the body.
 	Signed bool
-	// Verified reports whether a signature by the given verifier was checked.
+	// Verified reports whether the origin signature (the first signature line) was checked with the origin key.
+	Verified bool
+	// Signatures are the signature lines in file order: the first is the origin's, the others are witness
+	// cosignatures.
+	Signatures []Signature
+}
+
+// Signature is one signature line of a ROOT file.
+type Signature struct {
+	Name string
+	// Hash is the key hash the line names (the first 4 bytes of its base64 payload, big-endian).
+	Hash uint32
+	// Verified reports whether this signature was checked with the key of that name and hash.
 	Verified bool
 }
 
-// Parse parses a ROOT file. With a verifier the file must carry a valid signature by that key; without one,
-// signatures (if any) are parsed but not checked.
+// KeyID renders the key a signature names as "<name>+<8 hex digits>", the start of its verifier key.
+func (s Signature) KeyID() string { return fmt.Sprintf("%s+%08x", s.Name, s.Hash) }
+
+// Witnesses returns the cosignatures: every signature line after the first.
+func (f File) Witnesses() []Signature {
+	if len(f.Signatures) < 2 {
+		return nil
+	}
+	return f.Signatures[1:]
+}
+
+// maxSignatures bounds the signature lines of a ROOT file (golang.org/x/mod/sumdb/note allows 100).
+const maxSignatures = 100
+
+// ed25519SigLen is the payload of an Ed25519 note signature: 4-byte key hash and 64-byte signature.
+const ed25519SigLen = 4 + 64
+
+type sigLine struct {
+	Signature
+	sig []byte // the signature after the key hash
+}
+
+// Parse parses a ROOT file. With a verifier the first signature line must be a valid signature by that key;
+// without one, signatures are parsed but not checked.
 func Parse(data []byte, verifier note.Verifier) (File, error) {
-	body, sigs, signed := bytes.Cut(data, []byte("\n\n"))
-	if signed {
-		body = append(body, '\n')
-		if len(sigs) == 0 {
-			return File{}, errors.New("ROOT has a blank line but no signatures")
-		}
-		if err := checkSignatureLines(sigs); err != nil {
-			return File{}, err
-		}
-	}
-	if verifier != nil {
-		if !signed {
-			return File{}, errors.New("ROOT is not signed but a verifier key was given")
-		}
-		n, err := note.Open(data, note.VerifierList(verifier))
-		if err != nil {
-			return File{}, fmt.Errorf("ROOT signature: %w", err)
-		}
-		cp, err := ParseBody([]byte(n.Text))
-		if err != nil {
-			return File{}, err
-		}
-		return File{Checkpoint: cp, Signed: true, Verified: true}, nil
-	}
-	if signed {
-		// Structural check of the signature lines without a key.
-		if _, err := note.Open(data, note.VerifierList()); err != nil {
-			var unknown *note.UnknownVerifierError
-			var unverified *note.UnverifiedNoteError
-			if !errors.As(err, &unknown) && !errors.As(err, &unverified) {
-				return File{}, fmt.Errorf("ROOT signature block: %w", err)
-			}
-		}
+	return ParseWithWitnesses(data, verifier, nil)
+}
+
+// ParseWithWitnesses is Parse that also requires a valid cosignature by each witness key (docs/receipts.md §6):
+// line 1 of the signature block is the origin's signature, lines 2..n are witness cosignatures, at most one line
+// per key. Cosignatures by keys not given are listed unverified.
+func ParseWithWitnesses(data []byte, verifier note.Verifier, witnesses []note.Verifier) (File, error) {
+	body, block, signed := bytes.Cut(data, []byte("\n\n"))
+	body = append(body[:len(body):len(body)], '\n')
+	if !signed {
+		body = data
 	}
 	cp, err := ParseBody(body)
 	if err != nil {
 		return File{}, err
 	}
-	return File{Checkpoint: cp, Signed: signed}, nil
+	f := File{Checkpoint: cp, Signed: signed}
+	var lines []sigLine
+	if signed {
+		if lines, err = parseSignatureBlock(block); err != nil {
+			return File{}, err
+		}
+	}
+	for _, l := range lines {
+		f.Signatures = append(f.Signatures, l.Signature)
+	}
+	if verifier != nil {
+		if !signed {
+			return File{}, errors.New("ROOT is not signed but a verifier key was given")
+		}
+		first := lines[0]
+		if first.Name != verifier.Name() || first.Hash != verifier.KeyHash() {
+			return File{}, fmt.Errorf("ROOT signature: the first signature line (the origin's) is by key %s, not by the given key %s+%08x", first.KeyID(), verifier.Name(), verifier.KeyHash())
+		}
+		if !verifier.Verify(body, first.sig) {
+			return File{}, fmt.Errorf("ROOT signature: the origin signature by %s does not verify", first.KeyID())
+		}
+		f.Verified, f.Signatures[0].Verified = true, true
+	}
+	for _, w := range witnesses {
+		found := false
+		for i, l := range lines {
+			if l.Name != w.Name() || l.Hash != w.KeyHash() {
+				continue
+			}
+			if i == 0 {
+				return File{}, fmt.Errorf("ROOT cosignature: witness key %s+%08x made the origin signature (line 1), not a cosignature", w.Name(), w.KeyHash())
+			}
+			if !w.Verify(body, l.sig) {
+				return File{}, fmt.Errorf("ROOT cosignature: signature line %d by witness %s does not verify", i+1, l.KeyID())
+			}
+			f.Signatures[i].Verified, found = true, true
+		}
+		if !found {
+			return File{}, fmt.Errorf("ROOT cosignature: no signature line by witness %s+%08x", w.Name(), w.KeyHash())
+		}
+	}
+	return f, nil
 }
 
-// checkSignatureLines requires canonical signature lines ("— <name> <padded base64>\n"), so that no two
-// different ROOT files carry the same signatures (lenient base64 would ignore changed padding bits).
-func checkSignatureLines(sigs []byte) error {
-	if !bytes.HasSuffix(sigs, []byte("\n")) {
-		return errors.New("ROOT signature block does not end with a newline")
+// parseSignatureBlock reads the lines after the blank line: each "— <name> <base64>\n" in canonical padded
+// base64 (so no two different ROOT files carry the same signatures), with a valid key name, a payload of the key
+// hash and at least one signature byte, at most one line per key; the first (the origin's) an Ed25519 signature.
+func parseSignatureBlock(block []byte) ([]sigLine, error) {
+	if len(block) == 0 {
+		return nil, errors.New("ROOT has a blank line but no signatures")
 	}
-	for i, line := range strings.Split(string(sigs[:len(sigs)-1]), "\n") {
+	if !bytes.HasSuffix(block, []byte("\n")) {
+		return nil, errors.New("ROOT signature block does not end with a newline")
+	}
+	var out []sigLine
+	seen := map[string]int{}
+	for i, line := range strings.Split(string(block[:len(block)-1]), "\n") {
+		n := i + 1
+		if n > maxSignatures {
+			return nil, fmt.Errorf("ROOT has more than %d signature lines", maxSignatures)
+		}
 		rest, ok := strings.CutPrefix(line, "\u2014 ")
 		name, b64, ok2 := strings.Cut(rest, " ")
-		if !ok || !ok2 || name == "" {
-			return fmt.Errorf("ROOT signature line %d is not \"— <name> <signature>\"", i+1)
+		if !ok || !ok2 || !validKeyName(name) {
+			return nil, fmt.Errorf("ROOT signature line %d is not \"— <name> <signature>\" with a key name of no spaces and no '+'", n)
 		}
 		raw, err := base64.StdEncoding.Strict().DecodeString(b64)
 		if err != nil || base64.StdEncoding.EncodeToString(raw) != b64 {
-			return fmt.Errorf("ROOT signature line %d: signature is not canonical base64", i+1)
+			return nil, fmt.Errorf("ROOT signature line %d: signature is not canonical base64", n)
+		}
+		if len(raw) < 5 || i == 0 && len(raw) != ed25519SigLen {
+			return nil, fmt.Errorf("ROOT signature line %d: %d-byte payload, want 4-byte key hash and an Ed25519 signature (%d bytes)", n, len(raw), ed25519SigLen)
+		}
+		l := sigLine{Signature: Signature{Name: name, Hash: binary.BigEndian.Uint32(raw)}, sig: raw[4:]}
+		if first, dup := seen[l.KeyID()]; dup {
+			return nil, fmt.Errorf("ROOT signature line %d: key %s already signed on line %d (one line per key)", n, l.KeyID(), first)
+		}
+		seen[l.KeyID()] = n
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// validKeyName is the key name rule of C2SP signed-note: non-empty, no Unicode space, no '+'.
+func validKeyName(name string) bool {
+	return name != "" && utf8.ValidString(name) && strings.IndexFunc(name, unicode.IsSpace) < 0 && !strings.Contains(name, "+")
+}
+
+// Cosign returns the ROOT file data with one more signature line, by signer over its checkpoint body. data must
+// parse as a ROOT file and carry no line by the signer's key.
+func Cosign(data []byte, signer note.Signer) ([]byte, error) {
+	f, err := Parse(data, nil)
+	if err != nil {
+		return nil, err
+	}
+	if !f.Signed {
+		return nil, errors.New("ROOT is not signed: a cosignature follows the origin's signature")
+	}
+	for _, s := range f.Signatures {
+		if s.Name == signer.Name() && s.Hash == signer.KeyHash() {
+			return nil, fmt.Errorf("ROOT already carries a signature by %s", s.KeyID())
 		}
 	}
-	return nil
+	signed, err := note.Sign(&note.Note{Text: string(f.Body())}, signer)
+	if err != nil {
+		return nil, err
+	}
+	_, line, _ := bytes.Cut(signed, []byte("\n\n"))
+	return append(bytes.Clone(data), line...), nil
 }
 
 // GenerateKey makes an ed25519 note key pair named name: skey for signing_key_file, vkey for verify --pubkey.

@@ -22,9 +22,9 @@ func hourOf(h int, errors uint64, durMs int64, node, alertNode string) []*receip
 	start := t0.Add(time.Duration(h) * time.Hour)
 	period := &receipts.Period{Start: receipts.FormatTime(start), End: receipts.FormatTime(start.Add(time.Hour))}
 	sealed := receipts.FormatTime(start.Add(time.Hour + time.Minute))
-	status := "ok"
+	status, errorSpans := "ok", uint64(0)
 	if errors > 0 {
-		status = "error"
+		status, errorSpans = "error", 1
 	}
 	rs := []*receipts.Receipt{
 		{Type: receipts.TypeLogBatch, ID: receipts.BatchID("logs", start), Timestamp: sealed, Period: period,
@@ -34,13 +34,13 @@ func hourOf(h int, errors uint64, durMs int64, node, alertNode string) []*receip
 			TraceCount: 1, ServicesReporting: []string{"portal"}, NodesReporting: []string{node},
 			StoragePath: receipts.BatchPath("traces", start, time.Hour), LeafCount: 5},
 		{Type: receipts.TypeTraceComplete, ID: fmt.Sprintf("trace-%032x", h), Timestamp: sealed, TraceID: fmt.Sprintf("%032x", h),
-			Name: "settle", DurationMs: durMs, Status: status, SpanCount: 5, EventTime: receipts.FormatTime(start.Add(20 * time.Minute)),
+			Name: "settle", DurationMs: durMs, Status: status, SpanCount: 5, ErrorSpans: errorSpans, EventTime: receipts.FormatTime(start.Add(20 * time.Minute)),
 			ServicesReporting: []string{"portal"}, StoragePath: receipts.TracePath(fmt.Sprintf("%032x", h), start), LeafCount: 5},
 	}
 	if alertNode != "" {
-		rs = append(rs, &receipts.Receipt{Type: receipts.TypeAlertFired, ID: fmt.Sprintf("alert-%032x", h), Timestamp: at(time.Duration(h)*time.Hour + 40*time.Minute),
-			Name: "BackupFailure", Severity: "ERROR", Node: alertNode, Service: "backup",
-			EventTime: at(time.Duration(h)*time.Hour + 40*time.Minute), Record: []byte{1}, LeafCount: 1})
+		rs = append(rs, &receipts.Receipt{Type: receipts.TypeAlertFired, ID: receipts.AlertID([]byte{byte(h)}), Timestamp: at(time.Duration(h)*time.Hour + 40*time.Minute),
+			Name: "BackupFailure", Severity: "error", Node: alertNode, Service: "backup",
+			EventTime: at(time.Duration(h)*time.Hour + 40*time.Minute), Record: []byte{byte(h)}, LeafCount: 1})
 	}
 	return rs
 }
@@ -106,14 +106,14 @@ func TestScanReplicasSideBySide(t *testing.T) {
 	require.Equal(t, []string{"gw-1/ws-a/logs-2025-12-06T14:00:00Z", "gw-1/ws-a/traces-2025-12-06T14:00:00Z",
 		"gw-1/ws-b/logs-2025-12-06T14:00:00Z"}, ids(all[:3]))
 
-	require.Equal(t, []string{"gw-2/ws-a/alert-00000000000000000000000000000001", "gw-2/ws-b/alert-00000000000000000000000000000001"},
+	require.Equal(t, []string{"gw-2/ws-a/" + receipts.AlertID([]byte{1}), "gw-2/ws-b/" + receipts.AlertID([]byte{1})},
 		ids(scan(t, dirs, Filter{Types: []string{receipts.TypeAlertFired}})))
 	require.Len(t, scan(t, dirs, Filter{Types: []string{receipts.TypeAlertFired, receipts.TypeTraceComplete}}), 2+12)
 
 	// [from, to): the window start of batches, the event time of traces and alerts.
 	hour1 := scan(t, dirs, Filter{From: t0.Add(time.Hour), To: t0.Add(2 * time.Hour), Workspaces: []string{"ws-a"}, Instances: []string{"gw-2"}})
 	require.Equal(t, []string{"gw-2/ws-a/logs-2025-12-06T15:00:00Z", "gw-2/ws-a/traces-2025-12-06T15:00:00Z",
-		"gw-2/ws-a/trace-00000000000000000000000000000001", "gw-2/ws-a/alert-00000000000000000000000000000001"}, ids(hour1))
+		"gw-2/ws-a/trace-00000000000000000000000000000001", "gw-2/ws-a/" + receipts.AlertID([]byte{1})}, ids(hour1))
 
 	// Node: an alert's node or nodes_reporting; service likewise.
 	require.Len(t, scan(t, dirs, Filter{Nodes: []string{"brick-09"}}), 2)
