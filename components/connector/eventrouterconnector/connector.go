@@ -17,12 +17,13 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/tfocol/tfocol/components/connector/eventrouterconnector/internal/metadata"
+	"github.com/tfocol/tfocol/internal/requestcontract"
 )
 
 // Attributes stamped on rejected records.
 const (
-	AttrRejectionReason = "tfo.schema.rejection.reason"
-	AttrSchemaID        = "tfo.schema.id"
+	AttrRejectionReason = requestcontract.AttrRejectionReason
+	AttrSchemaID        = requestcontract.AttrSchemaID
 )
 
 // Event type labels for records that carry no known type.

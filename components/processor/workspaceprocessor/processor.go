@@ -26,22 +26,15 @@ import (
 	"github.com/tfocol/tfocol/components/processor/workspaceprocessor/internal/metadata"
 	"github.com/tfocol/tfocol/internal/ingeststatus"
 	"github.com/tfocol/tfocol/internal/principal"
-)
-
-// Request headers, looked up case-insensitively in client.Info.Metadata.
-const (
-	headerWorkspace   = "x-workspace-id"
-	headerIdempotency = "idempotency-key"
-	headerRequestID   = "x-request-id"
-	headerTraceparent = "traceparent"
+	"github.com/tfocol/tfocol/internal/requestcontract"
 )
 
 // Resource attributes the processor owns: it sets them, and drops client-sent values it cannot vouch for.
 const (
-	attrWorkspaceID   = "tfo.workspace.id"
+	attrWorkspaceID   = requestcontract.AttrWorkspaceID
 	attrAgentID       = principal.AttrAgentID
 	attrKeyID         = principal.AttrKeyID
-	attrCorrelationID = "tfo.correlation.id"
+	attrCorrelationID = requestcontract.AttrCorrelationID
 )
 
 // Outcomes counted in tfocol_workspace_requests.
@@ -244,7 +237,7 @@ func (p *workspaceProcessor) admit(ctx context.Context, signal string) (*request
 	label := workspaceLabelNone
 	p.warnIfNoMetadata(info.Metadata)
 
-	ws, err := parseWorkspace(info.Metadata.Get(headerWorkspace))
+	ws, err := parseWorkspace(info.Metadata.Get(requestcontract.HeaderWorkspaceID))
 	if err != nil {
 		return nil, label, err
 	}
@@ -266,7 +259,7 @@ func (p *workspaceProcessor) admit(ctx context.Context, signal string) (*request
 		label = p.labels.label(ws)
 	}
 
-	key, err := parseIdempotencyKey(info.Metadata.Get(headerIdempotency))
+	key, err := parseIdempotencyKey(info.Metadata.Get(requestcontract.HeaderIdempotencyKey))
 	if err != nil {
 		return nil, label, err
 	}

@@ -3,6 +3,8 @@ package edgereceiver
 import (
 	"net/http"
 	"time"
+
+	"github.com/tfocol/tfocol/internal/requestcontract"
 )
 
 // StatusProvider is the seam to the ingest-status extension (issue 14): the extension named by `status` serves the
@@ -48,7 +50,7 @@ func (r *edgeReceiver) handleIngestStatus(w http.ResponseWriter, req *http.Reque
 		return f
 	}
 	req = req.WithContext(ctx)
-	req.Header.Set(headerWorkspace, ws)
+	req.Header.Set(requestcontract.HeaderWorkspaceID, ws)
 	r.serveCounted(w, req, epIngestStatus, r.status.IngestStatusHandler())
 	return nil
 }
