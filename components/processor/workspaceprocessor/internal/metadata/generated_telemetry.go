@@ -24,20 +24,20 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 	var err, errs error
 	tb.WorkspaceRequests, err = meter.Int64Counter(
 		"tfocol_workspace_requests",
-		metric.WithDescription("Requests seen by the workspace processor, by outcome (accepted, duplicate, in_flight_conflict, mismatch, rejected, downstream_error)."),
+		metric.WithDescription("Requests seen by the workspace processor, by outcome (accepted, duplicate, in_flight_conflict, mismatch, rejected, downstream_error), signal and workspace."),
 		metric.WithUnit("{request}"),
 	)
 	errs = errors.Join(errs, err)
 	tb.WorkspaceStoreDuration, err = meter.Float64Histogram(
 		"tfocol_workspace_store_duration",
-		metric.WithDescription("Latency of idempotency store operations (begin, complete, release)."),
+		metric.WithDescription("Latency of idempotency store operations (begin, complete, release), by store and operation."),
 		metric.WithUnit("s"),
 		metric.WithExplicitBucketBoundaries(0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
 	)
 	errs = errors.Join(errs, err)
 	tb.WorkspaceStoreErrors, err = meter.Int64Counter(
 		"tfocol_workspace_store_errors",
-		metric.WithDescription("Failed idempotency store operations."),
+		metric.WithDescription("Failed idempotency store operations, by store and operation."),
 		metric.WithUnit("{error}"),
 	)
 	errs = errors.Join(errs, err)
