@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 
@@ -133,9 +134,17 @@ func (p *Provider) TelemetrySettings() component.TelemetrySettings {
 	return set
 }
 
+// ownScope is the meter scope prefix of tfocol's components; the collector's helpers (exporterhelper,
+// processorhelper) meter under their own scopes and document their metrics themselves.
+const ownScope = "github.com/tfocol/tfocol/"
+
 // Meter implements metric.MeterProvider.
 func (p *Provider) Meter(name string, opts ...metric.MeterOption) metric.Meter {
-	return &meter{Meter: p.sdk.Meter(name, opts...), p: p}
+	m := p.sdk.Meter(name, opts...)
+	if !strings.HasPrefix(name, ownScope) {
+		return m
+	}
+	return &meter{Meter: m, p: p}
 }
 
 func (p *Provider) record(name string, in Instrument) {
@@ -164,6 +173,9 @@ func (p *Provider) Measured(t testing.TB) map[string][]string {
 	}
 	out := map[string][]string{}
 	for _, sm := range rm.ScopeMetrics {
+		if !strings.HasPrefix(sm.Scope.Name, ownScope) {
+			continue
+		}
 		for _, m := range sm.Metrics {
 			keys := map[string]bool{}
 			eachAttrs(m.Data, func(names []string) {
