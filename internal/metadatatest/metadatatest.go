@@ -7,6 +7,7 @@ package metadatatest
 import (
 	"context"
 	"os"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -236,12 +237,40 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // CheckBuilder creates a component's telemetry with build (its internal/metadata NewTelemetryBuilder) and checks
-// it against the metadata.yaml at path.
+// it against the metadata.yaml at path, and that the builder names each instrument as mdatagen would: the metric
+// name in CamelCase (tfocol_log_appends: TfocolLogAppends).
 func CheckBuilder[T any](t testing.TB, path string, build func(component.TelemetrySettings) (T, error)) {
 	t.Helper()
 	p := NewProvider()
-	if _, err := build(p.TelemetrySettings()); err != nil {
+	tb, err := build(p.TelemetrySettings())
+	if err != nil {
 		t.Fatal(err)
 	}
 	Check(t, path, p)
+	var fields []string
+	v := reflect.Indirect(reflect.ValueOf(tb))
+	for i := range v.NumField() {
+		if f := v.Type().Field(i); f.IsExported() {
+			fields = append(fields, f.Name)
+		}
+	}
+	var want []string
+	for name := range p.Created() {
+		want = append(want, camelCase(name))
+	}
+	slices.Sort(fields)
+	slices.Sort(want)
+	if !slices.Equal(fields, want) {
+		t.Errorf("TelemetryBuilder fields %v, mdatagen would name them %v", fields, want)
+	}
+}
+
+func camelCase(name string) string {
+	parts := strings.Split(name, "_")
+	for i, s := range parts {
+		if s != "" {
+			parts[i] = strings.ToUpper(s[:1]) + s[1:]
+		}
+	}
+	return strings.Join(parts, "")
 }

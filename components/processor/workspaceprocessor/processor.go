@@ -283,7 +283,7 @@ func (p *workspaceProcessor) warnIfNoMetadata(md client.Metadata) {
 }
 
 func (p *workspaceProcessor) count(ctx context.Context, outcome, signal, workspace string) {
-	p.telemetry.WorkspaceRequests.Add(ctx, 1, metric.WithAttributes(
+	p.telemetry.TfocolWorkspaceRequests.Add(ctx, 1, metric.WithAttributes(
 		attribute.String("outcome", outcome),
 		attribute.String("signal", signal),
 		attribute.String("workspace", workspace),
@@ -295,9 +295,9 @@ func (p *workspaceProcessor) recordStore(ctx context.Context, op string, start t
 		attribute.String("store", p.cfg.Idempotency.Store),
 		attribute.String("operation", op),
 	)
-	p.telemetry.WorkspaceStoreDuration.Record(ctx, time.Since(start).Seconds(), attrs)
+	p.telemetry.TfocolWorkspaceStoreDuration.Record(ctx, time.Since(start).Seconds(), attrs)
 	if err != nil {
-		p.telemetry.WorkspaceStoreErrors.Add(ctx, 1, attrs)
+		p.telemetry.TfocolWorkspaceStoreErrors.Add(ctx, 1, attrs)
 	}
 }
 
