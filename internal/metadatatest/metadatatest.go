@@ -6,10 +6,10 @@ package metadatatest
 
 import (
 	"context"
+	"maps"
 	"os"
 	"reflect"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -185,7 +185,7 @@ func (p *Provider) Measured(t testing.TB) map[string][]string {
 				}
 			})
 			if _, ok := out[m.Name]; !ok || len(keys) > 0 {
-				out[m.Name] = sortedKeys(keys)
+				out[m.Name] = slices.Sorted(maps.Keys(keys))
 			}
 		}
 	}
@@ -199,7 +199,7 @@ func Check(t testing.TB, path string, p *Provider) {
 	t.Helper()
 	d := Load(t, path)
 	created := p.Created()
-	for _, name := range sortedKeys(created) {
+	for _, name := range slices.Sorted(maps.Keys(created)) {
 		want, ok := d.Metrics[name]
 		if !ok {
 			t.Errorf("%s: the code creates %s, which is not declared under telemetry.metrics", path, name)
@@ -209,7 +209,7 @@ func Check(t testing.TB, path string, p *Provider) {
 			t.Errorf("%s: %s differs from the code\n  metadata.yaml: %+v\n  code:          %+v", path, name, want, got)
 		}
 	}
-	for _, name := range sortedKeys(d.Metrics) {
+	for _, name := range slices.Sorted(maps.Keys(d.Metrics)) {
 		if _, ok := created[name]; !ok {
 			t.Errorf("%s: %s is declared but the code did not create it", path, name)
 		}
@@ -225,15 +225,6 @@ func Check(t testing.TB, path string, p *Provider) {
 func equal(a, b Instrument) bool {
 	return a.Description == b.Description && a.Unit == b.Unit && a.Kind == b.Kind && a.ValueType == b.ValueType &&
 		a.Monotonic == b.Monotonic && slices.Equal(a.Buckets, b.Buckets)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // CheckBuilder creates a component's telemetry with build (its internal/metadata NewTelemetryBuilder) and checks

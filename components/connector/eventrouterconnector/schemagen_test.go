@@ -71,8 +71,11 @@ func (g *schemaGen) number() json.Number { return json.Number(genNumbers[g.pick(
 func (g *schemaGen) smallInt() int { return g.pick(4) }
 
 // scalar is a JSON literal for enum and const.
-func (g *schemaGen) scalar() any {
-	switch g.pick(5) {
+func (g *schemaGen) scalar() any { return g.literal(g.pick(5)) }
+
+// literal is null (k 0), a boolean (1), a number (2, 3) or a string (4 and above).
+func (g *schemaGen) literal(k int) any {
+	switch k {
 	case 0:
 		return nil
 	case 1:
@@ -83,7 +86,6 @@ func (g *schemaGen) scalar() any {
 	return genStrings[g.pick(len(genStrings))]
 }
 
-// keyword adds one keyword to s; one in 16 is one the fast path must refuse.
 func (g *schemaGen) keyword(s map[string]any, depth int) {
 	k := g.pick(21)
 	if g.pick(16) == 0 {
@@ -193,19 +195,10 @@ func (g *schemaGen) document() map[string]any {
 
 func (g *schemaGen) value(depth int) any {
 	k := g.pick(8)
-	if depth >= maxGenDepth && k >= 6 {
-		k = 4
+	if k < 6 || depth >= maxGenDepth {
+		return g.literal(k)
 	}
-	switch k {
-	case 0:
-		return nil
-	case 1:
-		return g.pick(2) == 0
-	case 2, 3:
-		return g.number()
-	case 4, 5:
-		return genStrings[g.pick(len(genStrings))]
-	case 6:
+	if k == 6 {
 		out := make([]any, g.pick(4))
 		for i := range out {
 			out[i] = g.value(depth + 1)

@@ -15,15 +15,15 @@ import (
 
 // The metrics the processor creates and measures with are those metadata.yaml declares.
 func TestTelemetryMatchesMetadata(t *testing.T) {
+	ld := plog.NewLogs()
+	attrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().Attributes()
+	attrs.PutInt("redaction.masked.count", 1)
+	attrs.PutInt("redaction.redacted.count", 1)
 	mp := metadatatest.NewProvider()
 	set := processortest.NewNopSettings(metadata.Type)
 	set.TelemetrySettings = mp.TelemetrySettings()
 	p, err := NewFactory().CreateLogs(context.Background(), set, &Config{}, &consumertest.LogsSink{})
 	require.NoError(t, err)
-	ld := plog.NewLogs()
-	attrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().Attributes()
-	attrs.PutInt("redaction.masked.count", 1)
-	attrs.PutInt("redaction.redacted.count", 1)
 	require.NoError(t, p.ConsumeLogs(context.Background(), ld))
 
 	metadatatest.Check(t, "metadata.yaml", mp)

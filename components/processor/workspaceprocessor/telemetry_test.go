@@ -15,8 +15,8 @@ import (
 
 // The metrics the processor measures with carry the attributes metadata.yaml declares.
 func TestTelemetryMatchesMetadata(t *testing.T) {
-	mp := metadatatest.NewProvider()
 	set := processortest.NewNopSettings(metadata.Type)
+	mp := metadatatest.NewProvider()
 	set.TelemetrySettings = mp.TelemetrySettings()
 	p, err := NewFactory().CreateTraces(context.Background(), set, defaultConfig(), consumertest.NewNop())
 	require.NoError(t, err)
