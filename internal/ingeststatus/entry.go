@@ -11,14 +11,15 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/tfocol/tfocol/internal/durablelog/loghost"
+	"github.com/tfocol/tfocol/internal/requestcontract"
 )
 
 // Attributes the status reads from what the gateway logged: the workspace processor's workspace stamp and
 // event_router's event type and rejection annotation (components/connector/eventrouterconnector).
 const (
-	AttrWorkspace       = "tfo.workspace.id"
+	AttrWorkspace       = requestcontract.AttrWorkspaceID
 	AttrEventName       = "event.name"
-	AttrRejectionReason = "tfo.schema.rejection.reason"
+	AttrRejectionReason = requestcontract.AttrRejectionReason
 	// HeartbeatEvent is the event type of agent heartbeats (docs/events.md#hostheartbeat).
 	HeartbeatEvent = "HostHeartbeat"
 	// NoWorkspace names data that carried no workspace (a gateway with require_workspace: false).

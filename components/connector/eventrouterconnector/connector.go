@@ -17,12 +17,13 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/tfocol/tfocol/components/connector/eventrouterconnector/internal/metadata"
+	"github.com/tfocol/tfocol/internal/requestcontract"
 )
 
 // Attributes stamped on rejected records.
 const (
-	AttrRejectionReason = "tfo.schema.rejection.reason"
-	AttrSchemaID        = "tfo.schema.id"
+	AttrRejectionReason = requestcontract.AttrRejectionReason
+	AttrSchemaID        = requestcontract.AttrSchemaID
 )
 
 // Event type labels for records that carry no known type.
@@ -266,7 +267,7 @@ func (r *eventRouter) classify(ctx context.Context, s *scratch, lr plog.LogRecor
 		return
 	}
 	s.counts[t.slot*int(numOutcomes)+int(outcomeRejected)]++
-	r.telemetry.EventRouterRejections.Add(ctx, 1, t.reasonOption(rej.label))
+	r.telemetry.TfocolEventRouterRejections.Add(ctx, 1, t.reasonOption(rej.label))
 	if r.rejectedDest != drop {
 		s.rejections = append(s.rejections, pendingRejection{record: len(s.dest), reason: rej.reason, schema: t.contract.id})
 	}
@@ -385,7 +386,7 @@ func (r *eventRouter) fanOut(ctx context.Context, ld plog.Logs, s *scratch) erro
 func (r *eventRouter) recordCounts(ctx context.Context, s *scratch) {
 	for i, n := range s.counts {
 		if n != 0 {
-			r.telemetry.EventRouterEvents.Add(ctx, n, r.eventsOpts[i/int(numOutcomes)][i%int(numOutcomes)])
+			r.telemetry.TfocolEventRouterEvents.Add(ctx, n, r.eventsOpts[i/int(numOutcomes)][i%int(numOutcomes)])
 		}
 	}
 }

@@ -67,14 +67,7 @@ func loadContract(path string) (*contract, error) {
 		id = s
 	}
 
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft2020)
-	// Formats (date-time, uuid, uri ...) are part of the contract, not annotations.
-	c.AssertFormat()
-	if err := c.AddResource(abs, doc); err != nil {
-		return nil, err
-	}
-	sch, err := c.Compile(abs)
+	sch, err := compileSchema(abs, doc)
 	var invalid *jsonschema.SchemaValidationError
 	var verr *jsonschema.ValidationError
 	if errors.As(err, &invalid) && errors.As(invalid.Err, &verr) {
@@ -86,6 +79,18 @@ func loadContract(path string) (*contract, error) {
 	}
 	fast, _ := compileFast(sch)
 	return &contract{id: id, schema: sch, fast: fast}, nil
+}
+
+// compileSchema compiles a decoded schema document found at url the way every contract is compiled.
+func compileSchema(url string, doc any) (*jsonschema.Schema, error) {
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	// Formats (date-time, uuid, uri ...) are part of the contract, not annotations.
+	c.AssertFormat()
+	if err := c.AddResource(url, doc); err != nil {
+		return nil, err
+	}
+	return c.Compile(url)
 }
 
 // check validates a record: the fast path clears valid records without building a document; the rest

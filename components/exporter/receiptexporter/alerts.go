@@ -76,7 +76,7 @@ func (e *engine) commitAlerts(batch []*request, now time.Time) []error {
 			}
 			continue
 		}
-		e.tel.ReceiptWindowsSealed.Add(context.Background(), int64(len(p.receipts)),
+		e.tel.TfocolReceiptWindowsSealed.Add(context.Background(), int64(len(p.receipts)),
 			metric.WithAttributes(attribute.String("type", receipts.TypeAlertFired)))
 	}
 	return errs

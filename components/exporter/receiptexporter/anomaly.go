@@ -111,7 +111,7 @@ func (e *engine) emitAnomalies(h *history, present, now time.Time, open map[stri
 			e.logger.Error("appending anomaly receipts failed; will retry", zap.String("scroll", h.wsDir), zap.Error(err))
 			return
 		}
-		e.tel.ReceiptWindowsSealed.Add(context.Background(), int64(len(out)), metric.WithAttributes(attribute.String("type", receipts.TypeAnomalyDetected)))
+		e.tel.TfocolReceiptWindowsSealed.Add(context.Background(), int64(len(out)), metric.WithAttributes(attribute.String("type", receipts.TypeAnomalyDetected)))
 	}
 	for _, w := range due {
 		delete(h.pending, w)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tfocol/tfocol/internal/receipts"
+	"github.com/tfocol/tfocol/internal/requestcontract"
 )
 
 // Config configures the receipt exporter.
@@ -67,7 +68,7 @@ func createDefaultConfig() *Config {
 		TraceIdle:          30 * time.Second,
 		TraceMaxSpans:      10000,
 		TraceMaxOpen:       100000,
-		WorkspaceAttribute: "tfo.workspace.id",
+		WorkspaceAttribute: requestcontract.AttrWorkspaceID,
 		AlertEvents:        []string{"BackupFailure", "ServiceDegraded", "PipelineFailure"},
 		MaxOpenFiles:       256,
 		SealConcurrency:    32,

@@ -389,7 +389,7 @@ func (e *engine) commit(batch []*request) {
 		case e.fatal != nil:
 			r.done <- e.fatal
 		default:
-			e.tel.ReceiptRecordsAccepted.Add(context.Background(), int64(len(r.records)),
+			e.tel.TfocolReceiptRecordsAccepted.Add(context.Background(), int64(len(r.records)),
 				metric.WithAttributes(attribute.String("signal", r.signal)))
 			r.done <- nil
 		}

@@ -21,11 +21,12 @@ import (
 	"github.com/tfocol/tfocol/internal/ingeststatus"
 	"github.com/tfocol/tfocol/internal/receipts"
 	"github.com/tfocol/tfocol/internal/receipts/merkle"
+	"github.com/tfocol/tfocol/internal/requestcontract"
 )
 
 // rejectionAttr is the attribute event_router (components/connector/eventrouterconnector AttrRejectionReason)
 // puts on records that failed their contract; such a record is sealed in its window but fires no alert.
-const rejectionAttr = "tfo.schema.rejection.reason"
+const rejectionAttr = requestcontract.AttrRejectionReason
 
 type receiptExporter struct {
 	cfg *Config

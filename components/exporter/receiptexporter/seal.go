@@ -204,8 +204,8 @@ func (e *engine) sealWindows(ws []*window, now time.Time) []sealResult {
 			e.derivedSealed(w)
 			e.dropWindow(w)
 			e.status.Sealed(w.workspace, w.key.signal)
-			e.tel.ReceiptWindowsSealed.Add(context.Background(), 1, metric.WithAttributes(attribute.String("type", r.typ)))
-			e.tel.ReceiptSealDuration.Record(context.Background(), r.duration.Seconds())
+			e.tel.TfocolReceiptWindowsSealed.Add(context.Background(), 1, metric.WithAttributes(attribute.String("type", r.typ)))
+			e.tel.TfocolReceiptSealDuration.Record(context.Background(), r.duration.Seconds())
 		case sealFailed:
 			if r.err == errSimulatedCrash {
 				continue

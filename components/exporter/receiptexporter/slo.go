@@ -201,7 +201,7 @@ func (e *engine) emitSLOReports(h *history, present, now time.Time, openTrace ma
 			e.logger.Error("appending SLO reports failed; will retry", zap.String("scroll", h.wsDir), zap.Error(err))
 			return
 		}
-		e.tel.ReceiptWindowsSealed.Add(context.Background(), int64(len(out)), metric.WithAttributes(attribute.String("type", receipts.TypeSLOReport)))
+		e.tel.TfocolReceiptWindowsSealed.Add(context.Background(), int64(len(out)), metric.WithAttributes(attribute.String("type", receipts.TypeSLOReport)))
 	}
 	h.nextReport, h.changed = next, true
 }

@@ -116,7 +116,7 @@ func (e *engine) makeRoomForTrace() {
 			e.forgetTrace(t)
 		}
 		e.evicted++
-		e.tel.ReceiptTracesEarly.Add(context.Background(), 1)
+		e.tel.TfocolReceiptTracesCompletedEarly.Add(context.Background(), 1)
 	}
 }
 
@@ -194,6 +194,6 @@ func (e *engine) completeTrace(t *traceState, now time.Time) error {
 		return err
 	}
 	e.forgetTrace(t)
-	e.tel.ReceiptWindowsSealed.Add(context.Background(), 1, metric.WithAttributes(attribute.String("type", r.Type)))
+	e.tel.TfocolReceiptWindowsSealed.Add(context.Background(), 1, metric.WithAttributes(attribute.String("type", r.Type)))
 	return nil
 }

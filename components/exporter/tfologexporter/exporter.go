@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"go.opentelemetry.io/collector/client"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/consumer/consumererror"
@@ -24,6 +25,7 @@ import (
 	"github.com/tfocol/tfocol/internal/durablelog"
 	"github.com/tfocol/tfocol/internal/durablelog/loghost"
 	"github.com/tfocol/tfocol/internal/ingeststatus"
+	"github.com/tfocol/tfocol/internal/requestcontract"
 )
 
 // Outcomes of tfocol_log_appends.
@@ -108,14 +110,17 @@ func (e *logExporter) append(ctx context.Context, raw []byte) error {
 		return e.retryable(codes.Unavailable, "the gateway is still starting")
 	}
 	rec := durablelog.Record{Type: e.signal, Payload: raw}
-	rec.Key, rec.HasKey = requestKey(ctx, loghost.SignalName(e.signal))
+	scope, keyed := requestcontract.ScopeFromMetadata(client.FromContext(ctx).Metadata)
+	if keyed {
+		rec.Key, rec.HasKey = scope.LogKey(loghost.SignalName(e.signal)), true
+	}
 	_, dup, err := l.Append(ctx, rec)
 	switch {
 	case err == nil:
 		outcome := outcomeWritten
 		if dup {
 			outcome = outcomeDuplicate
-			e.status.Duplicate(requestWorkspace(ctx), loghost.SignalName(e.signal))
+			e.status.Duplicate(scope.Workspace, loghost.SignalName(e.signal))
 		}
 		e.appends.Add(ctx, 1, e.opts[outcome])
 		e.recovered()

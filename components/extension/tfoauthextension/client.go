@@ -17,6 +17,8 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/tfocol/tfocol/internal/requestcontract"
 )
 
 // Client-side credential states (authExtension.credState).
@@ -53,21 +55,21 @@ var idempotencyNamespace = uuid.MustParse("6f1c4c3e-5a0b-4f4e-9a55-7c7466636f6c"
 
 var errNotClient = errors.New("tfo_auth: key_id and key_secret, or token_file, must be configured to use this extension on an exporter")
 
-var hdrAuthorizationLower = strings.ToLower(HeaderAuthorization)
+var hdrAuthorizationLower = strings.ToLower(requestcontract.HeaderAuthorization)
 
 // clientHeaders are the static headers every outgoing request carries, in lower case (gRPC metadata wants lower
 // case; HTTP canonicalises on Set). With token_file, Authorization is added per request (see bearerHeader).
 func (e *authExtension) clientHeaders() map[string]string {
 	h := map[string]string{}
 	if e.cfg.TokenFile == "" {
-		h[strings.ToLower(HeaderKeyID)] = e.cfg.KeyID
-		h[strings.ToLower(HeaderKeySecret)] = string(e.cfg.KeySecret)
+		h[strings.ToLower(requestcontract.HeaderKeyID)] = e.cfg.KeyID
+		h[strings.ToLower(requestcontract.HeaderKeySecret)] = string(e.cfg.KeySecret)
 	}
 	if e.cfg.AgentID != "" {
-		h[strings.ToLower(HeaderAgentID)] = e.cfg.AgentID
+		h[strings.ToLower(requestcontract.HeaderAgentID)] = e.cfg.AgentID
 	}
 	if e.cfg.WorkspaceID != "" {
-		h[strings.ToLower(HeaderWorkspaceID)] = e.cfg.WorkspaceID
+		h[strings.ToLower(requestcontract.HeaderWorkspaceID)] = e.cfg.WorkspaceID
 	}
 	return h
 }
@@ -132,14 +134,14 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		r.Header.Set(k, v)
 	}
 	if b := rt.ext.bearerHeader(); b != "" {
-		r.Header.Set(HeaderAuthorization, b)
+		r.Header.Set(requestcontract.HeaderAuthorization, b)
 	}
-	if rt.ext.cfg.IdempotencyKey && r.Header.Get(HeaderIdempotencyKey) == "" && r.Body != nil && r.Body != http.NoBody {
+	if rt.ext.cfg.IdempotencyKey && r.Header.Get(requestcontract.HeaderIdempotencyKey) == "" && r.Body != nil && r.Body != http.NoBody {
 		key, err := idempotencyKey(r, rt.ext.cfg.WorkspaceID)
 		if err != nil {
 			return nil, err
 		}
-		r.Header.Set(HeaderIdempotencyKey, key)
+		r.Header.Set(requestcontract.HeaderIdempotencyKey, key)
 	}
 	resp, err := rt.base.RoundTrip(r)
 	if err != nil {
@@ -203,7 +205,7 @@ func (e *authExtension) GetGRPCClientOptions(context.Context) ([]grpc.DialOption
 		func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 			if e.cfg.IdempotencyKey {
 				if key, ok := grpcIdempotencyKey(ctx, method, e.cfg.WorkspaceID, req); ok {
-					ctx = metadata.AppendToOutgoingContext(ctx, strings.ToLower(HeaderIdempotencyKey), key)
+					ctx = metadata.AppendToOutgoingContext(ctx, strings.ToLower(requestcontract.HeaderIdempotencyKey), key)
 				}
 			}
 			err := invoker(ctx, method, req, reply, cc, opts...)
@@ -229,7 +231,7 @@ type protoMarshaler interface {
 // grpcIdempotencyKey derives the Idempotency-Key of a unary call from its method, the workspace and the request's
 // encoding; ok is false when the caller set one already or the request is not an OTLP export request.
 func grpcIdempotencyKey(ctx context.Context, method, workspace string, req any) (string, bool) {
-	if md, ok := metadata.FromOutgoingContext(ctx); ok && len(md.Get(HeaderIdempotencyKey)) > 0 {
+	if md, ok := metadata.FromOutgoingContext(ctx); ok && len(md.Get(requestcontract.HeaderIdempotencyKey)) > 0 {
 		return "", false
 	}
 	m, ok := req.(protoMarshaler)

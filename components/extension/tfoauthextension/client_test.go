@@ -27,6 +27,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+
+	"github.com/tfocol/tfocol/internal/requestcontract"
 )
 
 func newClientExt(t *testing.T, mut func(*Config)) (*authExtension, *observer.ObservedLogs) {
@@ -78,7 +80,7 @@ func TestRoundTripperAddsHeadersAndStableIdempotencyKey(t *testing.T) {
 		resp, err := hc.Do(req)
 		require.NoError(t, err)
 		resp.Body.Close()
-		assert.Empty(t, req.Header.Get(HeaderKeySecret), "the caller's request is not modified")
+		assert.Empty(t, req.Header.Get(requestcontract.HeaderKeySecret), "the caller's request is not modified")
 	}
 	send("/v1/traces", []byte("payload-1"))
 	send("/v1/traces", []byte("payload-1")) // a retry of the same batch
@@ -88,13 +90,13 @@ func TestRoundTripperAddsHeadersAndStableIdempotencyKey(t *testing.T) {
 	got := seen()
 	require.Len(t, got, 4)
 	h := got[0].header
-	assert.Equal(t, "tfk_agent", h.Get(HeaderKeyID))
-	assert.Equal(t, "tfs_agent-secret", h.Get(HeaderKeySecret))
-	assert.Equal(t, "host-1", h.Get(HeaderAgentID))
-	assert.Equal(t, ws1, h.Get(HeaderWorkspaceID))
+	assert.Equal(t, "tfk_agent", h.Get(requestcontract.HeaderKeyID))
+	assert.Equal(t, "tfs_agent-secret", h.Get(requestcontract.HeaderKeySecret))
+	assert.Equal(t, "host-1", h.Get(requestcontract.HeaderAgentID))
+	assert.Equal(t, ws1, h.Get(requestcontract.HeaderWorkspaceID))
 	assert.Equal(t, []byte("payload-1"), got[0].body, "body still sent after hashing")
 
-	k := func(i int) string { return got[i].header.Get(HeaderIdempotencyKey) }
+	k := func(i int) string { return got[i].header.Get(requestcontract.HeaderIdempotencyKey) }
 	_, err = uuid.Parse(k(0))
 	require.NoError(t, err, "Idempotency-Key is a UUID")
 	assert.Equal(t, k(0), k(1), "same body, same key")
@@ -107,7 +109,7 @@ func TestRoundTripperAddsHeadersAndStableIdempotencyKey(t *testing.T) {
 	require.NoError(t, err)
 	hc = &http.Client{Transport: rt2}
 	send("/v1/traces", []byte("payload-1"))
-	assert.Equal(t, k(0), seen()[4].header.Get(HeaderIdempotencyKey))
+	assert.Equal(t, k(0), seen()[4].header.Get(requestcontract.HeaderIdempotencyKey))
 }
 
 func TestRoundTripperKeepsDataOnAuthFailure(t *testing.T) {

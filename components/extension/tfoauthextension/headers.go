@@ -3,16 +3,8 @@ package tfoauthextension
 import (
 	"net/http"
 	"strings"
-)
 
-// Header names of the TelemetryFlow contract.
-const (
-	HeaderKeyID          = "X-TelemetryFlow-Key-ID"
-	HeaderKeySecret      = "X-TelemetryFlow-Key-Secret"
-	HeaderAgentID        = "X-TelemetryFlow-Agent-ID"
-	HeaderWorkspaceID    = "X-Workspace-ID"
-	HeaderAuthorization  = "Authorization"
-	HeaderIdempotencyKey = "Idempotency-Key"
+	"github.com/tfocol/tfocol/internal/requestcontract"
 )
 
 // maxAgentIDLen bounds the agent id a client may send; it ends up in attributes and logs.
@@ -27,11 +19,11 @@ func newHeader(name string) header {
 }
 
 var (
-	hdrKeyID         = newHeader(HeaderKeyID)
-	hdrKeySecret     = newHeader(HeaderKeySecret)
-	hdrAgentID       = newHeader(HeaderAgentID)
-	hdrWorkspaceID   = newHeader(HeaderWorkspaceID)
-	hdrAuthorization = newHeader(HeaderAuthorization)
+	hdrKeyID         = newHeader(requestcontract.HeaderKeyID)
+	hdrKeySecret     = newHeader(requestcontract.HeaderKeySecret)
+	hdrAgentID       = newHeader(requestcontract.HeaderAgentID)
+	hdrWorkspaceID   = newHeader(requestcontract.HeaderWorkspaceID)
+	hdrAuthorization = newHeader(requestcontract.HeaderAuthorization)
 )
 
 func (h header) values(src map[string][]string) []string {

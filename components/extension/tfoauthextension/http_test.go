@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tfocol/tfocol/internal/principal"
+	"github.com/tfocol/tfocol/internal/requestcontract"
 )
 
 // httpGateway serves the middleware in front of a handler that reports the principal it was given.
@@ -67,14 +68,14 @@ func TestHTTPMiddlewareStatusCodes(t *testing.T) {
 	f.start()
 	srv := httpGateway(t, f)
 	creds := func(secret string, kv ...string) map[string]string {
-		h := map[string]string{HeaderKeyID: id, HeaderKeySecret: secret}
+		h := map[string]string{requestcontract.HeaderKeyID: id, requestcontract.HeaderKeySecret: secret}
 		for i := 0; i+1 < len(kv); i += 2 {
 			h[kv[i]] = kv[i+1]
 		}
 		return h
 	}
 
-	resp, body := post(t, srv.URL, "application/x-protobuf", creds(secret, HeaderWorkspaceID, ws1))
+	resp, body := post(t, srv.URL, "application/x-protobuf", creds(secret, requestcontract.HeaderWorkspaceID, ws1))
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, id, string(body), "principal reached the handler")
 
@@ -86,7 +87,7 @@ func TestHTTPMiddlewareStatusCodes(t *testing.T) {
 	assert.Equal(t, int32(codes.Unauthenticated), st.Code)
 	assert.Equal(t, msgMissing, st.Message)
 
-	resp, body = post(t, srv.URL, "application/json", creds(secret, HeaderWorkspaceID, ws2))
+	resp, body = post(t, srv.URL, "application/json", creds(secret, requestcontract.HeaderWorkspaceID, ws2))
 	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
 	require.NoError(t, protojson.Unmarshal(body, &st))
 	assert.Equal(t, int32(codes.PermissionDenied), st.Code)

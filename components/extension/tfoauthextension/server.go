@@ -25,6 +25,7 @@ import (
 	"github.com/tfocol/tfocol/components/extension/tfoauthextension/tokenfile"
 	"github.com/tfocol/tfocol/internal/httpstatus"
 	"github.com/tfocol/tfocol/internal/principal"
+	"github.com/tfocol/tfocol/internal/requestcontract"
 )
 
 // outcome is one authentication decision; each maps to a status code, a client message and metric attributes.
@@ -145,7 +146,7 @@ func (e *authExtension) Authenticate(ctx context.Context, sources map[string][]s
 }
 
 // credentialMetadataKeys are request headers that must not travel further than this extension.
-var credentialMetadataKeys = []string{strings.ToLower(HeaderKeySecret), strings.ToLower(HeaderAuthorization)}
+var credentialMetadataKeys = []string{strings.ToLower(requestcontract.HeaderKeySecret), strings.ToLower(requestcontract.HeaderAuthorization)}
 
 // withoutCredentials drops the secret and the bearer token from client.Info.Metadata. With include_metadata on
 // a receiver, every request header is copied there, and exporterhelper's persistent queue (feature gate

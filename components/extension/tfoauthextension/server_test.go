@@ -18,6 +18,7 @@ import (
 
 	"github.com/tfocol/tfocol/components/extension/tfoauthextension/keyfile"
 	"github.com/tfocol/tfocol/internal/principal"
+	"github.com/tfocol/tfocol/internal/requestcontract"
 )
 
 func TestValidKeyAttachesPrincipal(t *testing.T) {
@@ -334,9 +335,9 @@ func TestCredentialsAreRemovedFromClientMetadata(t *testing.T) {
 	ctx, err := f.ext.Authenticate(ctx, headers)
 	require.NoError(t, err)
 	info := client.FromContext(ctx)
-	assert.Nil(t, info.Metadata.Get(HeaderKeySecret))
+	assert.Nil(t, info.Metadata.Get(requestcontract.HeaderKeySecret))
 	assert.Nil(t, info.Metadata.Get("authorization"))
-	assert.Equal(t, []string{id}, info.Metadata.Get(HeaderKeyID), "the key id is not a secret and stays")
+	assert.Equal(t, []string{id}, info.Metadata.Get(requestcontract.HeaderKeyID), "the key id is not a secret and stays")
 	assert.Equal(t, []string{ws1}, info.Metadata.Get("x-workspace-id"))
 	assert.Equal(t, []string{"k-1"}, info.Metadata.Get("idempotency-key"))
 	assert.Equal(t, "192.0.2.1", info.Addr.String())

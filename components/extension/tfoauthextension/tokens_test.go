@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/tfocol/tfocol/components/extension/tfoauthextension/tokenfile"
+	"github.com/tfocol/tfocol/internal/requestcontract"
 )
 
 func issuedToken(id string, now time.Time) tokenfile.Token {
@@ -109,9 +110,9 @@ func TestTokensClientSendsBearerFromFile(t *testing.T) {
 	}
 	h := send()
 	assert.Equal(t, "Bearer header.payload.sig1", h.Get("Authorization"))
-	assert.Empty(t, h.Get(HeaderKeyID))
-	assert.Empty(t, h.Get(HeaderKeySecret))
-	assert.Equal(t, ws1, h.Get(HeaderWorkspaceID))
+	assert.Empty(t, h.Get(requestcontract.HeaderKeyID))
+	assert.Empty(t, h.Get(requestcontract.HeaderKeySecret))
+	assert.Equal(t, ws1, h.Get(requestcontract.HeaderWorkspaceID))
 
 	creds, err := ext.PerRPCCredentials()
 	require.NoError(t, err)

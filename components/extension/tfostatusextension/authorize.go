@@ -8,9 +8,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/tfocol/tfocol/components/extension/tfoauthextension"
 	"github.com/tfocol/tfocol/internal/ingeststatus"
 	"github.com/tfocol/tfocol/internal/principal"
+	"github.com/tfocol/tfocol/internal/requestcontract"
 )
 
 // authorizer decides what a status request may see: the admin token sees every workspace, a credential the
@@ -30,11 +30,11 @@ func (a *authorizer) authorize(r *http.Request) (ingeststatus.Scope, error) {
 	if a.open() {
 		return ingeststatus.AllWorkspaces, nil
 	}
-	token, isBearer := bearer(r.Header.Get("Authorization"))
+	token, isBearer := bearer(r.Header.Get(requestcontract.HeaderAuthorization))
 	if isBearer && a.admin != nil && a.admin.matches(token) {
 		return ingeststatus.AllWorkspaces, nil
 	}
-	if a.workspace == nil || (!isBearer && r.Header.Get(tfoauthextension.HeaderKeyID) == "") {
+	if a.workspace == nil || (!isBearer && r.Header.Get(requestcontract.HeaderKeyID) == "") {
 		return ingeststatus.Scope{}, errNoCredentials
 	}
 	ctx, err := a.workspace.Authenticate(r.Context(), r.Header)

@@ -24,7 +24,7 @@ const benchKeys = 1_000_000
 func fillMemoryStore(b *testing.B, s *memoryStore, n int) {
 	ctx := context.Background()
 	for i := 0; i < n; i++ {
-		l, st, err := s.Begin(ctx, idemKey{"0b6f7c1e-7f4e-4a43-9a55-2f8f2f5b6a01", strconv.Itoa(i)}, uint64(i)+1)
+		l, st, err := s.Begin(ctx, idemKey{Workspace: "0b6f7c1e-7f4e-4a43-9a55-2f8f2f5b6a01", Key: strconv.Itoa(i)}, uint64(i)+1)
 		if err != nil || st != statusAcquired {
 			b.Fatalf("filling key %d: %v %v", i, st, err)
 		}
@@ -61,7 +61,7 @@ func BenchmarkMemoryStoreCheck(b *testing.B) {
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			if _, st, _ := s.Begin(ctx, idemKey{ws, keys[i]}, 0); st != statusCompleted {
+			if _, st, _ := s.Begin(ctx, idemKey{Workspace: ws, Key: keys[i]}, 0); st != statusCompleted {
 				b.Fatal(st)
 			}
 		}
@@ -74,7 +74,7 @@ func BenchmarkMemoryStoreCheck(b *testing.B) {
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			l, st, err := s.Begin(ctx, idemKey{ws, keys[i]}, 1)
+			l, st, err := s.Begin(ctx, idemKey{Workspace: ws, Key: keys[i]}, 1)
 			if err != nil || st != statusAcquired {
 				b.Fatal(st, err)
 			}
@@ -130,7 +130,7 @@ func BenchmarkRedisStoreRoundTrip(b *testing.B) {
 	ctx := context.Background()
 	b.Run("new_key", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			l, st, err := s.Begin(ctx, idemKey{testWS, "bench-" + strconv.Itoa(i) + "-" + strconv.Itoa(b.N)}, 1)
+			l, st, err := s.Begin(ctx, idemKey{Workspace: testWS, Key: "bench-" + strconv.Itoa(i) + "-" + strconv.Itoa(b.N)}, 1)
 			if err != nil || st != statusAcquired {
 				b.Fatal(st, err)
 			}
@@ -141,7 +141,7 @@ func BenchmarkRedisStoreRoundTrip(b *testing.B) {
 	})
 	b.Run("duplicate", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			if _, st, err := s.Begin(ctx, idemKey{testWS, "bench-0-1"}, 1); err != nil || st != statusCompleted {
+			if _, st, err := s.Begin(ctx, idemKey{Workspace: testWS, Key: "bench-0-1"}, 1); err != nil || st != statusCompleted {
 				b.Fatal(st, err)
 			}
 		}

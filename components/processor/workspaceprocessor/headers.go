@@ -4,12 +4,12 @@ import (
 	"encoding/hex"
 	"strings"
 
-	"github.com/google/uuid"
 	"go.opentelemetry.io/collector/client"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/tfocol/tfocol/internal/principal"
+	"github.com/tfocol/tfocol/internal/requestcontract"
 )
 
 // Signal names, as principals scope them.
@@ -19,64 +19,27 @@ const (
 	signalLogs    = principal.SignalLogs
 )
 
-const (
-	maxIdempotencyKeyLen = 255
-	maxRequestIDLen      = 128
-)
+// maxRequestIDLen bounds the x-request-id taken as the correlation id.
+const maxRequestIDLen = 128
 
-// parseWorkspace returns the canonical (lowercase, hyphenated) workspace UUID from the header
-// values, "" when the header is absent, or an InvalidArgument error.
+// parseWorkspace returns the canonical workspace of the x-workspace-id values (requestcontract.WorkspaceHeader),
+// "" when the header is absent, or an InvalidArgument error.
 func parseWorkspace(values []string) (string, error) {
-	v, err := singleValue(values, headerWorkspace)
-	if err != nil || v == "" {
-		return "", err
-	}
-	// Only the 36-character hyphenated form: uuid.Parse also takes urn:uuid:, {…} and bare hex,
-	// which would let one workspace be spelled several ways.
-	id, perr := uuid.Parse(v)
-	if perr != nil || len(v) != 36 {
-		return "", status.Error(codes.InvalidArgument, "x-workspace-id must be a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)")
-	}
-	return id.String(), nil
-}
-
-// parseIdempotencyKey returns the Idempotency-Key, "" when absent, or an InvalidArgument error
-// unless it is 1–255 printable ASCII characters.
-func parseIdempotencyKey(values []string) (string, error) {
-	if len(values) == 0 {
-		return "", nil
-	}
-	v, err := singleValue(values, "Idempotency-Key")
+	ws, err := requestcontract.WorkspaceHeader(values)
 	if err != nil {
-		return "", err
+		return "", status.Error(codes.InvalidArgument, err.Error())
 	}
-	if v == "" || len(v) > maxIdempotencyKeyLen || !printableASCII(v) {
-		return "", status.Error(codes.InvalidArgument, "Idempotency-Key must be 1 to 255 printable ASCII characters")
-	}
-	return v, nil
+	return ws, nil
 }
 
-// singleValue returns the header's value; repeated headers must agree.
-func singleValue(values []string, name string) (string, error) {
-	if len(values) == 0 {
-		return "", nil
+// parseIdempotencyKey returns the Idempotency-Key (requestcontract.IdempotencyKeyHeader), "" when absent, or an
+// InvalidArgument error.
+func parseIdempotencyKey(values []string) (string, error) {
+	k, err := requestcontract.IdempotencyKeyHeader(values)
+	if err != nil {
+		return "", status.Error(codes.InvalidArgument, err.Error())
 	}
-	v := strings.TrimSpace(values[0])
-	for _, other := range values[1:] {
-		if strings.TrimSpace(other) != v {
-			return "", status.Errorf(codes.InvalidArgument, "conflicting %s headers", name)
-		}
-	}
-	return v, nil
-}
-
-func printableASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
+	return k, nil
 }
 
 // correlationID picks the id that follows the request through the pipelines:
@@ -84,11 +47,11 @@ func printableASCII(s string) bool {
 //  2. else the trace id of a valid W3C traceparent header (32 lowercase hex digits);
 //  3. else a newly generated random UUID.
 func correlationID(md client.Metadata, generate func() string) string {
-	if v, err := singleValue(md.Get(headerRequestID), headerRequestID); err == nil && v != "" &&
-		len(v) <= maxRequestIDLen && printableASCII(v) {
+	if v, err := requestcontract.SingleValue(md.Get(requestcontract.HeaderRequestID), requestcontract.HeaderRequestID); err == nil &&
+		v != "" && len(v) <= maxRequestIDLen && requestcontract.PrintableASCII(v) {
 		return v
 	}
-	if values := md.Get(headerTraceparent); len(values) > 0 {
+	if values := md.Get(requestcontract.HeaderTraceparent); len(values) > 0 {
 		if id, ok := traceIDFromTraceparent(strings.TrimSpace(values[0])); ok {
 			return id
 		}

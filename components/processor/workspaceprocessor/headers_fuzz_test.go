@@ -8,6 +8,8 @@ import (
 	"go.opentelemetry.io/collector/client"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/tfocol/tfocol/internal/requestcontract"
 )
 
 // FuzzRequestHeaders: whatever a client puts in x-workspace-id, Idempotency-Key, x-request-id and traceparent,
@@ -34,11 +36,11 @@ func FuzzRequestHeaders(f *testing.F) {
 			if status.Code(err) != codes.InvalidArgument {
 				t.Fatalf("key %q: %v is not InvalidArgument", key, err)
 			}
-		} else if k != strings.TrimSpace(key) || len(k) == 0 || len(k) > maxIdempotencyKeyLen || !printableASCII(k) {
+		} else if k != strings.TrimSpace(key) || len(k) == 0 || len(k) > requestcontract.MaxIdempotencyKeyLen || !requestcontract.PrintableASCII(k) {
 			t.Fatalf("key %q accepted as %q", key, k)
 		}
 
-		md := client.NewMetadata(map[string][]string{headerRequestID: {requestID}, headerTraceparent: {traceparent}})
+		md := client.NewMetadata(map[string][]string{requestcontract.HeaderRequestID: {requestID}, requestcontract.HeaderTraceparent: {traceparent}})
 		if id := correlationID(md, func() string { return "generated" }); id == "" {
 			t.Fatal("empty correlation id")
 		}

@@ -26,22 +26,15 @@ import (
 	"github.com/tfocol/tfocol/components/processor/workspaceprocessor/internal/metadata"
 	"github.com/tfocol/tfocol/internal/ingeststatus"
 	"github.com/tfocol/tfocol/internal/principal"
-)
-
-// Request headers, looked up case-insensitively in client.Info.Metadata.
-const (
-	headerWorkspace   = "x-workspace-id"
-	headerIdempotency = "idempotency-key"
-	headerRequestID   = "x-request-id"
-	headerTraceparent = "traceparent"
+	"github.com/tfocol/tfocol/internal/requestcontract"
 )
 
 // Resource attributes the processor owns: it sets them, and drops client-sent values it cannot vouch for.
 const (
-	attrWorkspaceID   = "tfo.workspace.id"
+	attrWorkspaceID   = requestcontract.AttrWorkspaceID
 	attrAgentID       = principal.AttrAgentID
 	attrKeyID         = principal.AttrKeyID
-	attrCorrelationID = "tfo.correlation.id"
+	attrCorrelationID = requestcontract.AttrCorrelationID
 )
 
 // Outcomes counted in tfocol_workspace_requests.
@@ -244,7 +237,7 @@ func (p *workspaceProcessor) admit(ctx context.Context, signal string) (*request
 	label := workspaceLabelNone
 	p.warnIfNoMetadata(info.Metadata)
 
-	ws, err := parseWorkspace(info.Metadata.Get(headerWorkspace))
+	ws, err := parseWorkspace(info.Metadata.Get(requestcontract.HeaderWorkspaceID))
 	if err != nil {
 		return nil, label, err
 	}
@@ -266,7 +259,7 @@ func (p *workspaceProcessor) admit(ctx context.Context, signal string) (*request
 		label = p.labels.label(ws)
 	}
 
-	key, err := parseIdempotencyKey(info.Metadata.Get(headerIdempotency))
+	key, err := parseIdempotencyKey(info.Metadata.Get(requestcontract.HeaderIdempotencyKey))
 	if err != nil {
 		return nil, label, err
 	}
@@ -290,7 +283,7 @@ func (p *workspaceProcessor) warnIfNoMetadata(md client.Metadata) {
 }
 
 func (p *workspaceProcessor) count(ctx context.Context, outcome, signal, workspace string) {
-	p.telemetry.WorkspaceRequests.Add(ctx, 1, metric.WithAttributes(
+	p.telemetry.TfocolWorkspaceRequests.Add(ctx, 1, metric.WithAttributes(
 		attribute.String("outcome", outcome),
 		attribute.String("signal", signal),
 		attribute.String("workspace", workspace),
@@ -302,9 +295,9 @@ func (p *workspaceProcessor) recordStore(ctx context.Context, op string, start t
 		attribute.String("store", p.cfg.Idempotency.Store),
 		attribute.String("operation", op),
 	)
-	p.telemetry.WorkspaceStoreDuration.Record(ctx, time.Since(start).Seconds(), attrs)
+	p.telemetry.TfocolWorkspaceStoreDuration.Record(ctx, time.Since(start).Seconds(), attrs)
 	if err != nil {
-		p.telemetry.WorkspaceStoreErrors.Add(ctx, 1, attrs)
+		p.telemetry.TfocolWorkspaceStoreErrors.Add(ctx, 1, attrs)
 	}
 }
 

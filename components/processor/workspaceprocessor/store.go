@@ -1,12 +1,13 @@
 package workspaceprocessor
 
-import "context"
+import (
+	"context"
 
-// idemKey scopes an Idempotency-Key to the workspace it was sent for.
-type idemKey struct {
-	Workspace string
-	Key       string
-}
+	"github.com/tfocol/tfocol/internal/requestcontract"
+)
+
+// idemKey scopes an Idempotency-Key to the workspace it was sent for (the request contract's scope).
+type idemKey = requestcontract.Scope
 
 // beginStatus is what a store found when a request asked to begin work on a key.
 type beginStatus int

@@ -43,14 +43,14 @@ func storeContract(t *testing.T, newStore func(t *testing.T) idempotencyStore) {
 
 	t.Run("completed key is a duplicate", func(t *testing.T) {
 		s := newStore(t)
-		k := idemKey{ws, "batch-1"}
+		k := idemKey{Workspace: ws, Key: "batch-1"}
 		require.NoError(t, mustBegin(t, s, k, 7, statusAcquired).Complete(ctx))
 		mustBegin(t, s, k, 7, statusCompleted)
 		mustBegin(t, s, k, 7, statusCompleted)
 	})
 	t.Run("key in flight is a conflict", func(t *testing.T) {
 		s := newStore(t)
-		k := idemKey{ws, "batch-2"}
+		k := idemKey{Workspace: ws, Key: "batch-2"}
 		l := mustBegin(t, s, k, 7, statusAcquired)
 		mustBegin(t, s, k, 7, statusInFlight)
 		require.NoError(t, l.Complete(ctx))
@@ -58,14 +58,14 @@ func storeContract(t *testing.T, newStore func(t *testing.T) idempotencyStore) {
 	})
 	t.Run("released key can be retried", func(t *testing.T) {
 		s := newStore(t)
-		k := idemKey{ws, "batch-3"}
+		k := idemKey{Workspace: ws, Key: "batch-3"}
 		require.NoError(t, mustBegin(t, s, k, 7, statusAcquired).Release(ctx))
 		require.NoError(t, mustBegin(t, s, k, 7, statusAcquired).Complete(ctx))
 		mustBegin(t, s, k, 7, statusCompleted)
 	})
 	t.Run("different payload is a mismatch, in flight or completed", func(t *testing.T) {
 		s := newStore(t)
-		k := idemKey{ws, "batch-4"}
+		k := idemKey{Workspace: ws, Key: "batch-4"}
 		l := mustBegin(t, s, k, 7, statusAcquired)
 		mustBegin(t, s, k, 8, statusMismatch)
 		require.NoError(t, l.Complete(ctx))
@@ -74,18 +74,18 @@ func storeContract(t *testing.T, newStore func(t *testing.T) idempotencyStore) {
 	})
 	t.Run("unchecked payload never mismatches", func(t *testing.T) {
 		s := newStore(t)
-		k := idemKey{ws, "batch-5"}
+		k := idemKey{Workspace: ws, Key: "batch-5"}
 		require.NoError(t, mustBegin(t, s, k, 0, statusAcquired).Complete(ctx))
 		mustBegin(t, s, k, 9, statusCompleted)
-		k2 := idemKey{ws, "batch-6"}
+		k2 := idemKey{Workspace: ws, Key: "batch-6"}
 		require.NoError(t, mustBegin(t, s, k2, 9, statusAcquired).Complete(ctx))
 		mustBegin(t, s, k2, 0, statusCompleted)
 	})
 	t.Run("keys are scoped by workspace", func(t *testing.T) {
 		s := newStore(t)
-		require.NoError(t, mustBegin(t, s, idemKey{ws, "same"}, 7, statusAcquired).Complete(ctx))
+		require.NoError(t, mustBegin(t, s, idemKey{Workspace: ws, Key: "same"}, 7, statusAcquired).Complete(ctx))
 		other := "5d1c2a9e-2b7a-4c47-8f1d-3c8e9b0a7d22"
-		mustBegin(t, s, idemKey{other, "same"}, 8, statusAcquired)
+		mustBegin(t, s, idemKey{Workspace: other, Key: "same"}, 8, statusAcquired)
 	})
 }
 
@@ -96,7 +96,7 @@ func TestMemoryStoreContract(t *testing.T) {
 func TestMemoryStoreTTL(t *testing.T) {
 	ctx := context.Background()
 	s, clock := newTestMemoryStore(100, time.Minute)
-	k := idemKey{"ws", "k"}
+	k := idemKey{Workspace: "ws", Key: "k"}
 	require.NoError(t, mustBegin(t, s, k, 1, statusAcquired).Complete(ctx))
 	clock.advance(59 * time.Second)
 	mustBegin(t, s, k, 1, statusCompleted)
@@ -108,7 +108,7 @@ func TestMemoryStoreTTL(t *testing.T) {
 
 func TestMemoryStoreInFlightDoesNotExpire(t *testing.T) {
 	s, clock := newTestMemoryStore(100, time.Minute)
-	k := idemKey{"ws", "slow"}
+	k := idemKey{Workspace: "ws", Key: "slow"}
 	l := mustBegin(t, s, k, 1, statusAcquired)
 	clock.advance(time.Hour)
 	mustBegin(t, s, k, 1, statusInFlight)
@@ -120,41 +120,41 @@ func TestMemoryStoreEvictsLeastRecentlyUsed(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newTestMemoryStore(3, time.Hour)
 	for _, key := range []string{"a", "b", "c"} {
-		require.NoError(t, mustBegin(t, s, idemKey{"ws", key}, 1, statusAcquired).Complete(ctx))
+		require.NoError(t, mustBegin(t, s, idemKey{Workspace: "ws", Key: key}, 1, statusAcquired).Complete(ctx))
 	}
-	mustBegin(t, s, idemKey{"ws", "a"}, 1, statusCompleted) // a is now the most recent
-	require.NoError(t, mustBegin(t, s, idemKey{"ws", "d"}, 1, statusAcquired).Complete(ctx))
+	mustBegin(t, s, idemKey{Workspace: "ws", Key: "a"}, 1, statusCompleted) // a is now the most recent
+	require.NoError(t, mustBegin(t, s, idemKey{Workspace: "ws", Key: "d"}, 1, statusAcquired).Complete(ctx))
 	assert.Equal(t, 3, s.Len())
-	mustBegin(t, s, idemKey{"ws", "a"}, 1, statusCompleted)
-	mustBegin(t, s, idemKey{"ws", "c"}, 1, statusCompleted)
-	mustBegin(t, s, idemKey{"ws", "d"}, 1, statusCompleted)
+	mustBegin(t, s, idemKey{Workspace: "ws", Key: "a"}, 1, statusCompleted)
+	mustBegin(t, s, idemKey{Workspace: "ws", Key: "c"}, 1, statusCompleted)
+	mustBegin(t, s, idemKey{Workspace: "ws", Key: "d"}, 1, statusCompleted)
 	// b was the least recently used and is gone.
-	mustBegin(t, s, idemKey{"ws", "b"}, 1, statusAcquired)
+	mustBegin(t, s, idemKey{Workspace: "ws", Key: "b"}, 1, statusAcquired)
 }
 
 func TestMemoryStoreLeaseEvictedWhileInFlight(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newTestMemoryStore(2, time.Hour)
-	slow := mustBegin(t, s, idemKey{"ws", "slow"}, 1, statusAcquired)
+	slow := mustBegin(t, s, idemKey{Workspace: "ws", Key: "slow"}, 1, statusAcquired)
 	for _, key := range []string{"x", "y"} {
-		require.NoError(t, mustBegin(t, s, idemKey{"ws", key}, 1, statusAcquired).Complete(ctx))
+		require.NoError(t, mustBegin(t, s, idemKey{Workspace: "ws", Key: key}, 1, statusAcquired).Complete(ctx))
 	}
 	// "slow" was evicted, but its completion must still be remembered.
 	require.NoError(t, slow.Complete(ctx))
-	mustBegin(t, s, idemKey{"ws", "slow"}, 1, statusCompleted)
+	mustBegin(t, s, idemKey{Workspace: "ws", Key: "slow"}, 1, statusCompleted)
 	assert.Equal(t, 2, s.Len())
 }
 
 func TestMemoryStoreStaleLeaseCannotTouchNewEntry(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newTestMemoryStore(1, time.Hour)
-	first := mustBegin(t, s, idemKey{"ws", "a"}, 1, statusAcquired)
+	first := mustBegin(t, s, idemKey{Workspace: "ws", Key: "a"}, 1, statusAcquired)
 	// "b" evicts "a" and reuses its slot.
-	second := mustBegin(t, s, idemKey{"ws", "b"}, 1, statusAcquired)
+	second := mustBegin(t, s, idemKey{Workspace: "ws", Key: "b"}, 1, statusAcquired)
 	require.NoError(t, first.Release(ctx))
-	mustBegin(t, s, idemKey{"ws", "b"}, 1, statusInFlight)
+	mustBegin(t, s, idemKey{Workspace: "ws", Key: "b"}, 1, statusInFlight)
 	require.NoError(t, second.Complete(ctx))
-	mustBegin(t, s, idemKey{"ws", "b"}, 1, statusCompleted)
+	mustBegin(t, s, idemKey{Workspace: "ws", Key: "b"}, 1, statusCompleted)
 }
 
 // TestMemoryStoreMatchesModel drives the store with random operations and compares every answer
@@ -171,7 +171,7 @@ func TestMemoryStoreMatchesModel(t *testing.T) {
 	leases := map[idemKey]lease{}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := 0; i < 200_000; i++ {
-		k := idemKey{"ws", fmt.Sprintf("k%d", rng.IntN(5000))}
+		k := idemKey{Workspace: "ws", Key: fmt.Sprintf("k%d", rng.IntN(5000))}
 		if rng.IntN(100) == 0 {
 			clock.advance(time.Second)
 		}

@@ -48,7 +48,7 @@ func TestRedisStoreRecords(t *testing.T) {
 	defer rdb.Close()
 	ctx := context.Background()
 
-	l := mustBegin(t, s, idemKey{testWS, "k1"}, 0xabc, statusAcquired)
+	l := mustBegin(t, s, idemKey{Workspace: testWS, Key: "k1"}, 0xabc, statusAcquired)
 	key := "tfocol:idem:" + testWS + ":k1"
 	v, err := rdb.Get(ctx, key).Result()
 	require.NoError(t, err)
@@ -66,7 +66,7 @@ func TestRedisStoreSharedByReplicas(t *testing.T) {
 	a := newTestRedisStore(t, redisConfig(srv.Addr))
 	b := newTestRedisStore(t, redisConfig(srv.Addr))
 	ctx := context.Background()
-	k := idemKey{testWS, "shared"}
+	k := idemKey{Workspace: testWS, Key: "shared"}
 
 	l := mustBegin(t, a, k, 1, statusAcquired)
 	mustBegin(t, b, k, 1, statusInFlight)
@@ -82,7 +82,7 @@ func TestRedisStoreSharedByReplicas(t *testing.T) {
 		wg.Add(1)
 		go func(s idempotencyStore) {
 			defer wg.Done()
-			_, st, err := s.Begin(ctx, idemKey{testWS, "race"}, 1)
+			_, st, err := s.Begin(ctx, idemKey{Workspace: testWS, Key: "race"}, 1)
 			assert.NoError(t, err)
 			mu.Lock()
 			counts[st]++
@@ -102,22 +102,22 @@ func TestRedisStoreLeaseRenewalAndExpiry(t *testing.T) {
 	ctx := context.Background()
 
 	// A live request keeps its lease well past lease_ttl.
-	slow := mustBegin(t, a, idemKey{testWS, "slow"}, 1, statusAcquired)
+	slow := mustBegin(t, a, idemKey{Workspace: testWS, Key: "slow"}, 1, statusAcquired)
 	time.Sleep(3 * cfg.LeaseTTL)
-	mustBegin(t, b, idemKey{testWS, "slow"}, 1, statusInFlight)
+	mustBegin(t, b, idemKey{Workspace: testWS, Key: "slow"}, 1, statusInFlight)
 	require.NoError(t, slow.Complete(ctx))
 
 	// A replica that dies mid-request stops renewing: its lease lapses and the retry goes through.
-	crashed := mustBegin(t, a, idemKey{testWS, "crash"}, 1, statusAcquired)
+	crashed := mustBegin(t, a, idemKey{Workspace: testWS, Key: "crash"}, 1, statusAcquired)
 	crashed.(*redisLease).stopRenewal()
 	require.Eventually(t, func() bool {
-		_, st, err := b.Begin(ctx, idemKey{testWS, "crash"}, 1)
+		_, st, err := b.Begin(ctx, idemKey{Workspace: testWS, Key: "crash"}, 1)
 		return err == nil && st == statusAcquired
 	}, 5*time.Second, 50*time.Millisecond)
 
 	// The dead request's late release must not drop the new holder's lease.
 	require.NoError(t, crashed.Release(ctx))
-	mustBegin(t, a, idemKey{testWS, "crash"}, 1, statusInFlight)
+	mustBegin(t, a, idemKey{Workspace: testWS, Key: "crash"}, 1, statusInFlight)
 }
 
 func TestRedisStoreUnreachable(t *testing.T) {
@@ -220,12 +220,12 @@ func TestRedisFailedReleaseIsSettled(t *testing.T) {
 	a := newTestRedisStore(t, cfg)
 	b := newTestRedisStore(t, cfg)
 	ctx := context.Background()
-	l := mustBegin(t, a, idemKey{testWS, "rel"}, 1, statusAcquired)
+	l := mustBegin(t, a, idemKey{Workspace: testWS, Key: "rel"}, 1, statusAcquired)
 	srv.Pause(t)
 	require.Error(t, l.Release(ctx))
 	srv.Resume(t)
 	require.Eventually(t, func() bool {
-		_, st, err := b.Begin(ctx, idemKey{testWS, "rel"}, 1)
+		_, st, err := b.Begin(ctx, idemKey{Workspace: testWS, Key: "rel"}, 1)
 		return err == nil && st == statusAcquired
 	}, 3*time.Second, 50*time.Millisecond)
 }

@@ -127,15 +127,15 @@ func TestStorageStoreSurvivesRestart(t *testing.T) {
 	ctx := context.Background()
 	st := newMemStorage()
 	before := newTestStorageStore(t, st, time.Hour, 1000, nil)
-	require.NoError(t, mustBegin(t, before, idemKey{testWS, "done"}, 5, statusAcquired).Complete(ctx))
-	mustBegin(t, before, idemKey{testWS, "crashed-mid-request"}, 5, statusAcquired)
+	require.NoError(t, mustBegin(t, before, idemKey{Workspace: testWS, Key: "done"}, 5, statusAcquired).Complete(ctx))
+	mustBegin(t, before, idemKey{Workspace: testWS, Key: "crashed-mid-request"}, 5, statusAcquired)
 	require.NoError(t, before.Shutdown(ctx))
 
 	after := newTestStorageStore(t, st, time.Hour, 1000, nil)
-	mustBegin(t, after, idemKey{testWS, "done"}, 5, statusCompleted)
-	mustBegin(t, after, idemKey{testWS, "done"}, 6, statusMismatch)
+	mustBegin(t, after, idemKey{Workspace: testWS, Key: "done"}, 5, statusCompleted)
+	mustBegin(t, after, idemKey{Workspace: testWS, Key: "done"}, 6, statusMismatch)
 	// Leases are not persisted: a request cut off by the restart can be retried at once.
-	mustBegin(t, after, idemKey{testWS, "crashed-mid-request"}, 5, statusAcquired)
+	mustBegin(t, after, idemKey{Workspace: testWS, Key: "crashed-mid-request"}, 5, statusAcquired)
 }
 
 func TestStorageStoreExpiresAndSweeps(t *testing.T) {
@@ -144,21 +144,21 @@ func TestStorageStoreExpiresAndSweeps(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
 	s := newTestStorageStore(t, st, time.Minute, 1000, clock)
 	for _, k := range []string{"a", "b", "c"} {
-		require.NoError(t, mustBegin(t, s, idemKey{testWS, k}, 1, statusAcquired).Complete(ctx))
+		require.NoError(t, mustBegin(t, s, idemKey{Workspace: testWS, Key: k}, 1, statusAcquired).Complete(ctx))
 		clock.advance(10 * time.Second)
 	}
 	// now = T+30s; a expires at T+60s, b at T+70s, c at T+80s.
 	clock.advance(35 * time.Second)
-	mustBegin(t, s, idemKey{testWS, "b"}, 1, statusCompleted)
+	mustBegin(t, s, idemKey{Workspace: testWS, Key: "b"}, 1, statusCompleted)
 	require.NoError(t, s.sweep(ctx))
 	assert.Equal(t, 2, st.keysWithPrefix("k/"), "the expired record is deleted")
 	assert.Equal(t, 2, st.keysWithPrefix("l/"))
 
 	// An expired key is new again; its fresh record survives the sweep of its old log entry.
-	require.NoError(t, mustBegin(t, s, idemKey{testWS, "a"}, 2, statusAcquired).Complete(ctx))
+	require.NoError(t, mustBegin(t, s, idemKey{Workspace: testWS, Key: "a"}, 2, statusAcquired).Complete(ctx))
 	clock.advance(time.Minute)
 	require.NoError(t, s.sweep(ctx))
-	mustBegin(t, s, idemKey{testWS, "b"}, 1, statusAcquired)
+	mustBegin(t, s, idemKey{Workspace: testWS, Key: "b"}, 1, statusAcquired)
 
 	// A restart reads the log bounds back and keeps sweeping from there.
 	require.NoError(t, s.Shutdown(ctx))
@@ -167,7 +167,7 @@ func TestStorageStoreExpiresAndSweeps(t *testing.T) {
 	restarted := newTestStorageStore(t, st, time.Minute, 1000, clock)
 	require.Eventually(t, func() bool { return st.keysWithPrefix("k/")+st.keysWithPrefix("l/") == 0 },
 		5*time.Second, 10*time.Millisecond)
-	mustBegin(t, restarted, idemKey{testWS, "a"}, 3, statusAcquired)
+	mustBegin(t, restarted, idemKey{Workspace: testWS, Key: "a"}, 3, statusAcquired)
 }
 
 func TestStorageStoreBoundedByMaxKeys(t *testing.T) {
@@ -175,12 +175,12 @@ func TestStorageStoreBoundedByMaxKeys(t *testing.T) {
 	st := newMemStorage()
 	s := newTestStorageStore(t, st, time.Hour, 3, nil)
 	for _, k := range []string{"a", "b", "c", "d", "e"} {
-		require.NoError(t, mustBegin(t, s, idemKey{testWS, k}, 1, statusAcquired).Complete(ctx))
+		require.NoError(t, mustBegin(t, s, idemKey{Workspace: testWS, Key: k}, 1, statusAcquired).Complete(ctx))
 	}
 	assert.Equal(t, 3, st.keysWithPrefix("k/"))
-	mustBegin(t, s, idemKey{testWS, "e"}, 1, statusCompleted)
-	mustBegin(t, s, idemKey{testWS, "c"}, 1, statusCompleted)
-	mustBegin(t, s, idemKey{testWS, "a"}, 1, statusAcquired) // the oldest were dropped
+	mustBegin(t, s, idemKey{Workspace: testWS, Key: "e"}, 1, statusCompleted)
+	mustBegin(t, s, idemKey{Workspace: testWS, Key: "c"}, 1, statusCompleted)
+	mustBegin(t, s, idemKey{Workspace: testWS, Key: "a"}, 1, statusAcquired) // the oldest were dropped
 }
 
 func TestStorageStoreSweepsInBatches(t *testing.T) {
@@ -189,15 +189,15 @@ func TestStorageStoreSweepsInBatches(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
 	s := newTestStorageStore(t, st, time.Minute, 10_000, clock)
 	for i := 0; i < 3*sweepBatch+7; i++ {
-		require.NoError(t, mustBegin(t, s, idemKey{testWS, "k" + strconv.Itoa(i)}, 1, statusAcquired).Complete(ctx))
+		require.NoError(t, mustBegin(t, s, idemKey{Workspace: testWS, Key: "k" + strconv.Itoa(i)}, 1, statusAcquired).Complete(ctx))
 	}
 	clock.advance(time.Second)
-	require.NoError(t, mustBegin(t, s, idemKey{testWS, "fresh"}, 1, statusAcquired).Complete(ctx))
+	require.NoError(t, mustBegin(t, s, idemKey{Workspace: testWS, Key: "fresh"}, 1, statusAcquired).Complete(ctx))
 	clock.advance(time.Minute - time.Second/2)
 	require.NoError(t, s.sweep(ctx))
 	assert.Equal(t, 1, st.keysWithPrefix("k/"), "all but the fresh key swept, across several batches")
 	assert.Equal(t, 1, st.keysWithPrefix("l/"))
-	mustBegin(t, s, idemKey{testWS, "fresh"}, 1, statusCompleted)
+	mustBegin(t, s, idemKey{Workspace: testWS, Key: "fresh"}, 1, statusCompleted)
 }
 
 func TestStorageStoreErrors(t *testing.T) {
@@ -205,16 +205,16 @@ func TestStorageStoreErrors(t *testing.T) {
 	st := newMemStorage()
 	s := newTestStorageStore(t, st, time.Hour, 10, nil)
 	st.setFailing(true)
-	_, _, err := s.Begin(ctx, idemKey{testWS, "k"}, 1)
+	_, _, err := s.Begin(ctx, idemKey{Workspace: testWS, Key: "k"}, 1)
 	require.ErrorIs(t, err, errStorageDown)
 	st.setFailing(false)
 	// A failed Begin leaves no lease behind.
-	l := mustBegin(t, s, idemKey{testWS, "k"}, 1, statusAcquired)
+	l := mustBegin(t, s, idemKey{Workspace: testWS, Key: "k"}, 1, statusAcquired)
 	st.setFailing(true)
 	require.ErrorIs(t, l.Complete(ctx), errStorageDown)
 	st.setFailing(false)
 	// The completion was not recorded, and the lease is gone: a retry is accepted.
-	mustBegin(t, s, idemKey{testWS, "k"}, 1, statusAcquired)
+	mustBegin(t, s, idemKey{Workspace: testWS, Key: "k"}, 1, statusAcquired)
 }
 
 func TestStorageProcessorThroughExtension(t *testing.T) {

@@ -10,14 +10,13 @@ import (
 	"maps"
 	"net/url"
 	"slices"
-	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
 
 	"github.com/tfocol/tfocol/components/connector/eventrouterconnector"
+	"github.com/tfocol/tfocol/internal/requestcontract"
 )
 
 // Config configures the edge receiver.
@@ -207,7 +206,7 @@ func (p *PolicyConfig) validate(c *Config) error {
 		errs = append(errs, errors.New("policy.default: flush_interval and interval must be positive"))
 	}
 	for ws, pol := range p.Workspaces {
-		if _, err := canonicalWorkspace(ws); err != nil {
+		if _, err := requestcontract.CanonicalWorkspace(ws); err != nil {
 			errs = append(errs, fmt.Errorf("policy.workspaces: %q: %w", ws, err))
 		}
 		errs = append(errs, pol.validate("policy.workspaces::"+ws, c))
@@ -243,7 +242,7 @@ func (s *SirveoConfig) validate(c *Config) error {
 		errs = append(errs, fmt.Errorf("sirveo.event_type %q has no contract in schemas", s.EventType))
 	}
 	for _, ws := range s.AnonymousWorkspaces {
-		if _, err := canonicalWorkspace(ws); err != nil {
+		if _, err := requestcontract.CanonicalWorkspace(ws); err != nil {
 			errs = append(errs, fmt.Errorf("sirveo.anonymous_workspaces: %q: %w", ws, err))
 		}
 	}
@@ -254,14 +253,4 @@ func (s *SirveoConfig) validate(c *Config) error {
 		errs = append(errs, errors.New("sirveo.max_instances must be at least 1"))
 	}
 	return errors.Join(errs...)
-}
-
-// canonicalWorkspace accepts a workspace id in the 36-character hyphenated UUID form (any case) and returns it in
-// lower case, as the workspace processor stamps it.
-func canonicalWorkspace(s string) (string, error) {
-	id, err := uuid.Parse(s)
-	if err != nil || len(s) != 36 {
-		return "", errors.New("a workspace id is a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)")
-	}
-	return strings.ToLower(id.String()), nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tfocol/tfocol/components/extension/tfoauthextension/tokenfile"
 	"github.com/tfocol/tfocol/internal/principal"
+	"github.com/tfocol/tfocol/internal/requestcontract"
 )
 
 // Enrollment modes: the kind of credential the caller enrolled with.
@@ -168,7 +169,7 @@ func (r *edgeReceiver) handleRotate(w http.ResponseWriter, req *http.Request) *r
 			return refuse(codes.InvalidArgument, "bad_json", "request body: "+err.Error())
 		}
 	}
-	key, f := rotationKey(req.Header.Values(headerIdempotency), rr.RotationKey)
+	key, f := rotationKey(req.Header.Values(requestcontract.HeaderIdempotencyKey), rr.RotationKey)
 	if f != nil {
 		return f
 	}
@@ -201,7 +202,7 @@ func rotationKey(header []string, body string) (string, *refusal) {
 		}
 		key = h
 	}
-	if key == "" || len(key) > 255 || strings.ContainsFunc(key, func(c rune) bool { return c < 0x20 || c > 0x7e }) {
+	if !requestcontract.ValidIdempotencyKey(key) {
 		return "", refuse(codes.InvalidArgument, "bad_rotation_key", "a rotation needs an Idempotency-Key (or rotation_key) of 1 to 255 printable ASCII characters")
 	}
 	return key, nil

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tfocol/tfocol/components/receiver/edgereceiver/internal/metadata"
 	"github.com/tfocol/tfocol/internal/principal"
+	"github.com/tfocol/tfocol/internal/requestcontract"
 )
 
 // batch is the body of POST /api/v1/events/ingest (docs/events.md, "Edge API batches").
@@ -85,7 +86,7 @@ func (r *edgeReceiver) handleIngest(w http.ResponseWriter, req *http.Request) *r
 	if f != nil {
 		return f
 	}
-	if r.cfg.Ingest.RequireIdempotencyKey && len(req.Header.Values(headerIdempotency)) == 0 {
+	if r.cfg.Ingest.RequireIdempotencyKey && len(req.Header.Values(requestcontract.HeaderIdempotencyKey)) == 0 {
 		return refuse(codes.InvalidArgument, "missing_idempotency_key", "missing Idempotency-Key header: a retried batch must carry the key of its first attempt")
 	}
 	body, f := readJSON(req)
@@ -196,7 +197,7 @@ func (r *edgeReceiver) eventRecord(raw json.RawMessage, b batch, agentID string,
 	if version == "" {
 		version = defaultContractVersion
 	}
-	a.PutStr("tfo.event.contract_version", version)
+	a.PutStr(requestcontract.AttrContractVersion, version)
 	putNonEmpty(a, "event.id", ev.ID)
 	putNonEmpty(a, "event.severity", ev.Severity)
 	host, agent := b.Host, b.Agent

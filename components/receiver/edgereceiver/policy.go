@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"time"
+
+	"github.com/tfocol/tfocol/internal/requestcontract"
 )
 
 type policyAnswer struct {
@@ -55,7 +57,7 @@ func (r *edgeReceiver) policyFor(ws string) policyAnswer {
 		events[typ] = ev
 	}
 	for key, over := range r.cfg.Policy.Workspaces {
-		if c, err := canonicalWorkspace(key); err != nil || c != ws {
+		if c, err := requestcontract.CanonicalWorkspace(key); err != nil || c != ws {
 			continue
 		}
 		if over.FlushInterval > 0 {

@@ -29,6 +29,7 @@ import (
 	"github.com/tfocol/tfocol/components/connector/eventrouterconnector"
 	"github.com/tfocol/tfocol/components/receiver/edgereceiver/internal/metadata"
 	"github.com/tfocol/tfocol/internal/principal"
+	"github.com/tfocol/tfocol/internal/requestcontract"
 )
 
 // Paths of the edge API.
@@ -40,14 +41,6 @@ const (
 	pathIngestStatus = "/api/v1/edge-agent/ingest-status"
 	pathEngineStatus = "/.well-known/engine-status"
 	pathSirveo       = "/api/v1/sirveo/telemetry"
-)
-
-// Request headers passed on to the pipeline in client.Info.Metadata (the workspace processor reads them).
-const (
-	headerWorkspace   = "x-workspace-id"
-	headerIdempotency = "idempotency-key"
-	headerRequestID   = "x-request-id"
-	headerTraceparent = "traceparent"
 )
 
 type edgeReceiver struct {
@@ -248,22 +241,18 @@ func (r *edgeReceiver) caller(req *http.Request) (context.Context, *principal.Pr
 // workspaceOf is the request's workspace: its x-workspace-id (which the credential must allow), else the
 // credential's only workspace.
 func workspaceOf(h http.Header, p *principal.Principal) (string, *refusal) {
-	values := h.Values(headerWorkspace)
-	if len(values) > 1 && slices.ContainsFunc(values[1:], func(v string) bool { return !strings.EqualFold(v, values[0]) }) {
-		return "", refuse(codes.InvalidArgument, "bad_workspace", "conflicting x-workspace-id headers")
+	ws, err := requestcontract.WorkspaceHeader(h.Values(requestcontract.HeaderWorkspaceID))
+	if err != nil {
+		return "", refuse(codes.InvalidArgument, "bad_workspace", err.Error())
 	}
-	if len(values) > 0 {
-		ws, err := canonicalWorkspace(strings.TrimSpace(values[0]))
-		if err != nil {
-			return "", refuse(codes.InvalidArgument, "bad_workspace", "x-workspace-id: "+err.Error())
-		}
+	if ws != "" {
 		if p != nil && !p.AllowsWorkspace(ws) {
 			return "", refuse(codes.PermissionDenied, "forbidden", "credentials are not allowed to use workspace "+ws)
 		}
 		return ws, nil
 	}
 	if p != nil && len(p.Workspaces) == 1 && p.Workspaces[0] != principal.Wildcard {
-		if ws, err := canonicalWorkspace(p.Workspaces[0]); err == nil {
+		if ws, err := requestcontract.CanonicalWorkspace(p.Workspaces[0]); err == nil {
 			return ws, nil
 		}
 	}
@@ -294,10 +283,10 @@ func readJSON(req *http.Request) ([]byte, *refusal) {
 // the request's Idempotency-Key (unless dedup is false), x-request-id and traceparent. Nothing else travels: the
 // credentials stay here.
 func (r *edgeReceiver) deliver(ctx context.Context, req *http.Request, workspace string, dedup bool, ld plog.Logs) error {
-	md := map[string][]string{headerWorkspace: {workspace}}
-	keys := []string{headerRequestID, headerTraceparent}
+	md := map[string][]string{requestcontract.HeaderWorkspaceID: {workspace}}
+	keys := []string{requestcontract.HeaderRequestID, requestcontract.HeaderTraceparent}
 	if dedup {
-		keys = append(keys, headerIdempotency)
+		keys = append(keys, requestcontract.HeaderIdempotencyKey)
 	}
 	for _, k := range keys {
 		if v := req.Header.Values(k); len(v) > 0 {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tfocol/tfocol/components/receiver/edgereceiver/internal/metadata"
 	"github.com/tfocol/tfocol/internal/principal"
+	"github.com/tfocol/tfocol/internal/requestcontract"
 )
 
 // sirveoPhase maps the reasons seed 003 defines to lifecycle phases: a licence state change is an update.
@@ -92,7 +93,7 @@ func (r *edgeReceiver) handleSirveo(w http.ResponseWriter, req *http.Request) *r
 func (r *edgeReceiver) sirveoCaller(req *http.Request) (context.Context, string, *refusal) {
 	pathWS := req.PathValue("workspace")
 	if pathWS != "" {
-		ws, err := canonicalWorkspace(pathWS)
+		ws, err := requestcontract.CanonicalWorkspace(pathWS)
 		if err != nil {
 			return nil, "", refuse(codes.InvalidArgument, "bad_workspace", "workspace in the path: "+err.Error())
 		}
@@ -103,7 +104,7 @@ func (r *edgeReceiver) sirveoCaller(req *http.Request) (context.Context, string,
 	}
 	extra := map[string]string{}
 	if pathWS != "" {
-		extra[headerWorkspace] = pathWS // tfo_auth checks the credential may use it
+		extra[requestcontract.HeaderWorkspaceID] = pathWS // tfo_auth checks the credential may use it
 	}
 	ctx, f := r.authenticate(req, extra)
 	if f != nil {
@@ -112,7 +113,7 @@ func (r *edgeReceiver) sirveoCaller(req *http.Request) (context.Context, string,
 	p, _ := principal.FromContext(ctx)
 	h := req.Header.Clone()
 	if pathWS != "" {
-		h.Set(headerWorkspace, pathWS)
+		h.Set(requestcontract.HeaderWorkspaceID, pathWS)
 	}
 	ws, f := workspaceOf(h, p)
 	if f != nil {
@@ -124,7 +125,7 @@ func (r *edgeReceiver) sirveoCaller(req *http.Request) (context.Context, string,
 func (r *edgeReceiver) anonymous() []string {
 	out := make([]string, 0, len(r.cfg.Sirveo.AnonymousWorkspaces))
 	for _, ws := range r.cfg.Sirveo.AnonymousWorkspaces {
-		if c, err := canonicalWorkspace(ws); err == nil {
+		if c, err := requestcontract.CanonicalWorkspace(ws); err == nil {
 			out = append(out, c)
 		}
 	}
@@ -155,7 +156,7 @@ func sirveoRecord(eventType string, payload pcommon.Map, phase, verdict, eventID
 	lr.SetObservedTimestamp(ts)
 	setSeverity(lr, severity)
 	a := lr.Attributes()
-	a.PutStr("tfo.event.contract_version", "1")
+	a.PutStr(requestcontract.AttrContractVersion, "1")
 	a.PutStr("event.id", eventID)
 	a.PutStr("event.severity", severity)
 	if v, ok := payload.Get("instance_id"); ok {

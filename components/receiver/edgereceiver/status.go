@@ -1,6 +1,10 @@
 package edgereceiver
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/tfocol/tfocol/internal/requestcontract"
+)
 
 // StatusProvider is the seam to the ingest-status extension (tfo_status): the extension named by `status` serves
 // the numbers, the receiver only mounts its handlers on the edge API. The receiver builds no status numbers
@@ -19,14 +23,14 @@ func (r *edgeReceiver) handleIngestStatus(w http.ResponseWriter, req *http.Reque
 	// ?workspace= (the status endpoint's way of naming one) is one more x-workspace-id: checked the same way,
 	// and two that differ are refused.
 	if q := req.URL.Query().Get("workspace"); q != "" {
-		req.Header.Add(headerWorkspace, q)
+		req.Header.Add(requestcontract.HeaderWorkspaceID, q)
 	}
 	ctx, _, ws, f := r.caller(req)
 	if f != nil {
 		return f
 	}
 	req = req.WithContext(ctx)
-	req.Header.Set(headerWorkspace, ws)
+	req.Header.Set(requestcontract.HeaderWorkspaceID, ws)
 	r.serveCounted(w, req, epIngestStatus, r.status.IngestStatusHandler())
 	return nil
 }

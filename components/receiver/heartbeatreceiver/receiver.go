@@ -22,6 +22,7 @@ import (
 
 	"github.com/tfocol/tfocol/components/receiver/heartbeatreceiver/internal/metadata"
 	"github.com/tfocol/tfocol/internal/buildinfo"
+	"github.com/tfocol/tfocol/internal/requestcontract"
 )
 
 // Reasons a heartbeat is sent (seed 003).
@@ -240,7 +241,7 @@ func (r *heartbeatReceiver) buildLogs(ctx context.Context, reason string) plog.L
 	}
 	lr.SetSeverityText(strings.ToUpper(severity))
 	a := lr.Attributes()
-	a.PutStr("tfo.event.contract_version", ContractVersion)
+	a.PutStr(requestcontract.AttrContractVersion, ContractVersion)
 	a.PutStr("event.id", uuid.NewString())
 	a.PutStr("event.severity", severity)
 	a.PutStr("host.name", r.hostName)

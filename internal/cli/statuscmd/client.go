@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/tfocol/tfocol/internal/ingeststatus"
+	"github.com/tfocol/tfocol/internal/requestcontract"
 )
 
 // client reads the status endpoint with the caller's credentials.
@@ -52,7 +53,7 @@ func newClient(o options, tokenFileGiven bool) (*client, error) {
 // credentials picks the admin token, else an API key, else an enrollment token (see the command's help).
 func (c *client) credentials(o options, tokenFileGiven bool) error {
 	if o.workspace != "" {
-		c.headers.Set("X-Workspace-Id", o.workspace)
+		c.headers.Set(requestcontract.HeaderWorkspaceID, o.workspace)
 	}
 	tok, err := readSecretFile(o.tokenFile)
 	switch {

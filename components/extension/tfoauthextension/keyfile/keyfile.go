@@ -22,10 +22,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/tfocol/tfocol/internal/principal"
+	"github.com/tfocol/tfocol/internal/requestcontract"
 )
 
 // Prefixes of minted key ids and secrets, and of the stored hash.
@@ -158,12 +158,12 @@ func (k *Key) validate() error {
 	return nil
 }
 
-// ValidateWorkspace accepts a UUID or the wildcard "*".
+// ValidateWorkspace accepts a workspace id of the request contract or the wildcard "*".
 func ValidateWorkspace(ws string) error {
 	if ws == principal.Wildcard {
 		return nil
 	}
-	if _, err := uuid.Parse(ws); err != nil || len(ws) != 36 {
+	if _, err := requestcontract.CanonicalWorkspace(ws); err != nil {
 		return fmt.Errorf("workspace %q is not a UUID", ws)
 	}
 	return nil

@@ -9,10 +9,10 @@ import (
 
 // TelemetryBuilder holds the connector's self-telemetry instruments.
 type TelemetryBuilder struct {
-	// EventRouterEvents counts log records by event type and outcome (routed, default, rejected, dropped).
-	EventRouterEvents metric.Int64Counter
-	// EventRouterRejections counts contract violations by event type and bounded reason.
-	EventRouterRejections metric.Int64Counter
+	// TfocolEventRouterEvents counts log records by event type and outcome (routed, default, rejected, dropped).
+	TfocolEventRouterEvents metric.Int64Counter
+	// TfocolEventRouterRejections counts contract violations by event type and bounded reason.
+	TfocolEventRouterRejections metric.Int64Counter
 }
 
 // NewTelemetryBuilder creates the instruments from the component's meter provider.
@@ -20,13 +20,13 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 	meter := settings.MeterProvider.Meter(ScopeName)
 	var tb TelemetryBuilder
 	var err, errs error
-	tb.EventRouterEvents, err = meter.Int64Counter(
+	tb.TfocolEventRouterEvents, err = meter.Int64Counter(
 		"tfocol_event_router_events",
 		metric.WithDescription("Log records seen by the event_router connector, by event type and outcome."),
 		metric.WithUnit("{event}"),
 	)
 	errs = errors.Join(errs, err)
-	tb.EventRouterRejections, err = meter.Int64Counter(
+	tb.TfocolEventRouterRejections, err = meter.Int64Counter(
 		"tfocol_event_router_rejections",
 		metric.WithDescription("Events that violated their schema contract, by event type and reason."),
 		metric.WithUnit("{event}"),
