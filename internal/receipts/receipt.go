@@ -22,6 +22,8 @@ const (
 	TypeTraceBatch     = "obs_trace_batch"
 	TypeTraceComplete  = "obs_trace_complete"
 	TypeAlertFired     = "obs_alert_fired"
+	// TypeAlertResolved closes an obs_alert_fired of the same scroll (typecheck_alerts.go).
+	TypeAlertResolved = "obs_alert_resolved"
 
 	// ---- derived receipts (slo.go, anomaly.go): computed from sealed batches ----
 	TypeSLOReport       = "obs_slo_report"
@@ -31,7 +33,7 @@ const (
 
 // Types lists every receipt type the exporter writes; readers (query, verify) take the set from here.
 var Types = []string{
-	TypeLogBatch, TypeMetricSnapshot, TypeTraceBatch, TypeTraceComplete, TypeAlertFired,
+	TypeLogBatch, TypeMetricSnapshot, TypeTraceBatch, TypeTraceComplete, TypeAlertFired, TypeAlertResolved,
 	TypeSLOReport, TypeAnomalyDetected,
 }
 
@@ -117,6 +119,8 @@ type Receipt struct {
 	MetricsCollected uint64            `json:"metrics_collected,omitempty"`
 	MetricNames      uint64            `json:"metric_names,omitempty"`
 	DataPointTypes   map[string]uint64 `json:"data_point_types,omitempty"`
+	// Aggregates are the configured per-metric figures over the window (aggregates.go).
+	Aggregates map[string]*Aggregate `json:"aggregates,omitempty"`
 	// obs_trace_batch and obs_trace_complete
 	SpanCount  uint64 `json:"span_count,omitempty"`
 	TraceCount uint64 `json:"trace_count,omitempty"`
@@ -133,6 +137,12 @@ type Receipt struct {
 	EventTime   string `json:"event_time,omitempty"`
 	Record      []byte `json:"record,omitempty"`
 	Description string `json:"description,omitempty"`
+	// ---- obs_alert_resolved (typecheck_alerts.go; record is the resolving event) ----
+	AlertID         string  `json:"alert_id,omitempty"`
+	FiredAt         string  `json:"fired_at,omitempty"`
+	DurationMinutes *uint64 `json:"duration_minutes,omitempty"`
+	ResolvedBy      string  `json:"resolved_by,omitempty"`
+	// ---- end obs_alert_resolved ----
 
 	// ---- obs_slo_report and obs_anomaly_detected (docs/receipts.md §5; typecheck_derived.go) ----
 	// obs_slo_report (period = the longest objective window, ending at the report boundary)
@@ -249,6 +259,9 @@ func (r *Receipt) validate() error {
 		if err := check(r); err != nil {
 			return fmt.Errorf("receipt %s: %s: %w", r.ID, r.Type, err)
 		}
+	}
+	if err := checkTypedFields(r); err != nil {
+		return fmt.Errorf("receipt %s: %w", r.ID, err)
 	}
 	if r.StoragePath != "" {
 		if err := CheckStoragePath(r.StoragePath); err != nil {

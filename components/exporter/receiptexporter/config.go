@@ -54,6 +54,11 @@ type Config struct {
 	// Anomaly configures the obs_anomaly_detected detector (anomaly.go).
 	Anomaly AnomalyConfig `mapstructure:"anomaly"`
 
+	// AlertResolutions say which events close an open alert with an obs_alert_resolved receipt (alertresolve.go).
+	AlertResolutions []AlertResolution `mapstructure:"alert_resolutions"`
+	// Aggregates are the per-metric figures of obs_metric_snapshot receipts (aggregates.go).
+	Aggregates []AggregateConfig `mapstructure:"aggregates"`
+
 	// prevent unkeyed literal initialization
 	_ struct{}
 }
@@ -73,6 +78,7 @@ func createDefaultConfig() *Config {
 		SealConcurrency:    32,
 		SLOReportInterval:  24 * time.Hour,
 		Anomaly:            defaultAnomalyConfig(),
+		AlertResolutions:   defaultAlertResolutions(),
 	}
 }
 
@@ -119,7 +125,7 @@ func (c *Config) Validate() error {
 	if c.SealConcurrency < 1 {
 		errs = append(errs, errors.New("seal_concurrency must be at least 1"))
 	}
-	errs = append(errs, c.validateSLOs(), c.Anomaly.validate())
+	errs = append(errs, c.validateSLOs(), c.Anomaly.validate(), c.validateAlertResolutions(), c.validateAggregates())
 	return errors.Join(errs...)
 }
 

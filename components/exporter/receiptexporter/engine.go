@@ -94,6 +94,11 @@ type engine struct {
 	sealDue     []*window
 	sealPresent time.Time
 
+	// alertBooks are the open alerts per scroll, loaded when first needed (alertresolve.go).
+	alertBooks map[string]*alertBook
+	// aggMetrics are the metric names with a configured aggregate (aggregates.go).
+	aggMetrics map[string]bool
+
 	// derived computes obs_slo_report and obs_anomaly_detected from sealed batches (derived.go); nil when off.
 	derived *derivedState
 
@@ -111,9 +116,9 @@ func newEngine(cfg *Config, logger *zap.Logger, tel *metadata.TelemetryBuilder, 
 		interval: int64(cfg.Interval / time.Second), grace: cfg.Grace,
 		scrolls: map[string]*receipts.Scroll{}, windows: map[windowKey]*window{}, traces: map[traceKey]*traceState{},
 		wsDirs: map[string]string{}, traceSpoolRotate: defaultTraceSpoolRotate,
-		holds: map[holdKey]*hold{}, streams: map[durablelog.Stream]struct{}{},
+		holds: map[holdKey]*hold{}, streams: map[durablelog.Stream]struct{}{}, alertBooks: map[string]*alertBook{},
 		reqs: make(chan *request, 1024), stop: make(chan struct{}), stopped: make(chan struct{}),
-		status: ingeststatus.Nop{},
+		status: ingeststatus.Nop{}, aggMetrics: cfg.aggregateMetrics(),
 	}
 	maxOpen := cfg.MaxOpenFiles
 	if maxOpen < 1 {
