@@ -115,7 +115,7 @@ func TestBackupSucceededResolvesOnlyItsJob(t *testing.T) {
 		return contractEvent("ws", name, host, "error", at, map[string]any{"jobId": jobID})
 	}
 	require.NoError(t, lg.logs(e, job("BackupFailure", "prod-server-01", "nightly-pg", base.Add(10*time.Second))))
-	require.NoError(t, lg.logs(e, job("BackupSucceeded", "prod-server-01", "nightly-pg", base)))       // older
+	require.NoError(t, lg.logs(e, job("BackupSucceeded", "prod-server-01", "nightly-pg", base)))                // older
 	require.NoError(t, lg.logs(e, job("BackupSucceeded", "prod-server-02", "nightly-pg", base.Add(time.Hour)))) // other host
 	require.NoError(t, lg.logs(e, job("BackupSucceeded", "prod-server-01", "weekly", base.Add(time.Hour))))     // other job
 	require.Len(t, readReceipts(t, scroll), 1)

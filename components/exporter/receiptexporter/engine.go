@@ -64,8 +64,10 @@ type engine struct {
 
 	traces    map[traceKey]*traceState
 	traceHeap traceHeap
-	traceSeq  uint64
-	tspool    *traceSpool
+	// lingerHeap holds the traces completed without being significant, for trace_linger (tracelinger.go).
+	lingerHeap traceHeap
+	traceSeq   uint64
+	tspool     *traceSpool
 	// traceSpoolRotate is the trace spool file size; tests make it tiny.
 	traceSpoolRotate int64
 	// evicted counts traces completed early for trace_max_open since the last warning (logged at most per minute).
