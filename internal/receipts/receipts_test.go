@@ -43,10 +43,10 @@ func buildScroll(t *testing.T, signer note.Signer) string {
 			LogCounts: &LogCounts{Info: uint64(n)}, ServicesReporting: []string{"guardian"}}
 		require.NoError(t, s.SealFile(BatchPath(SignalLogs, start, time.Hour), testLeaves(n, fmt.Sprint(i)), r))
 	}
-	leaf := []byte("backup failed")
+	leaf := backupFailureLeaf(t)
 	sum := merkle.Sum(leaf)
 	require.NoError(t, s.Append(&Receipt{Type: TypeAlertFired, ID: "alert-1", Timestamp: FormatTime(t0), Workspace: "ws-1",
-		Name: "BackupFailure", Record: leaf, ContentHash: FormatHash(sum[:]), MerkleRoot: FormatHash(merkle.BLAKE3.HashLeaf(leaf)), LeafCount: 1}))
+		Name: "BackupFailure", Severity: "error", Record: leaf, ContentHash: FormatHash(sum[:]), MerkleRoot: FormatHash(merkle.BLAKE3.HashLeaf(leaf)), LeafCount: 1}))
 	require.NoError(t, s.Close())
 	return dir
 }
