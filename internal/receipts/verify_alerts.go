@@ -8,7 +8,7 @@ import (
 )
 
 // alertCheck verifies alert receipts against their embedded records and obs_alert_resolved against the
-// obs_alert_fired it closes, earlier in the same scroll (docs/receipts.md §7.2).
+// obs_alert_fired it closes, earlier in the same scroll (docs/receipts.md §5, "Alerts and aggregates").
 type alertCheck struct {
 	fired map[string]*Receipt // obs_alert_fired by id, in the lines so far
 }
