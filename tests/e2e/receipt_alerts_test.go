@@ -37,9 +37,9 @@ func sdkEvent(t *testing.T, fixture string, at time.Time, mutate func(body map[s
 	return ld
 }
 
-// hostScrape is a hostmetrics scrape of one host after the agent's resourcedetection: host.name, no service.
-func hostScrape(host string, at time.Time, user, used float64) pmetric.Metrics {
-	md := pmetric.NewMetrics()
+// hostScrape adds a hostmetrics scrape of one host after the agent's resourcedetection (host.name, no
+// service) to md.
+func hostScrape(md pmetric.Metrics, host string, at time.Time, user, used float64) {
 	rm := md.ResourceMetrics().AppendEmpty()
 	rm.Resource().Attributes().PutStr("host.name", host)
 	rm.Resource().Attributes().PutStr("os.type", "linux")
@@ -60,7 +60,6 @@ func hostScrape(host string, at time.Time, user, used float64) pmetric.Metrics {
 	dp.SetTimestamp(pcommon.NewTimestampFromTime(at))
 	dp.Attributes().PutStr("state", "used")
 	dp.SetDoubleValue(used)
-	return md
 }
 
 func lateTraceSpans(ids []byte, at time.Time, errSpan bool) ptrace.Traces {
@@ -131,8 +130,10 @@ func TestReceiptAlertLifecycleAggregatesAndLateTrace(t *testing.T) {
 
 	// Host metrics of two hosts and the first spans of a fast, error-free trace, in the same window.
 	now := time.Now()
-	send(hostScrape("brick-01", now, 0.25, 0.5))
-	send(hostScrape("brick-02", now, 0.75, 0.7))
+	md := pmetric.NewMetrics() // one request: one window
+	hostScrape(md, "brick-01", now, 0.25, 0.5)
+	hostScrape(md, "brick-02", now, 0.75, 0.7)
+	send(md)
 	send(lateTraceSpans([]byte{1, 2}, now, false))
 	snap := waitFor(receipts.TypeMetricSnapshot, 1)[0]
 	require.Equal(t, []string{"brick-01", "brick-02"}, snap.NodesReporting)
