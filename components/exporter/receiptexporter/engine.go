@@ -42,7 +42,8 @@ type request struct {
 
 // engine owns all files of one exporter directory. Everything that touches them runs on its loop goroutine, so
 // ingest and sealing never interleave. Its jobs are split by file: windows.go (batch windows and their spools),
-// traces.go (open traces), alerts.go (obs_alert_fired receipts), holds.go (holds on log entries).
+// traces.go and tracelinger.go (open traces), alerts.go and alertresolve.go (alert receipts), aggregates.go
+// (metric snapshot aggregates), holds.go (holds on log entries).
 type engine struct {
 	cfg      *Config
 	logger   *zap.Logger
