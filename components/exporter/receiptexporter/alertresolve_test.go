@@ -136,3 +136,21 @@ func TestAlertResolutionConfigValidation(t *testing.T) {
 	cfg.AlertResolutions = []AlertResolution{{Alert: "X"}}
 	require.ErrorContains(t, cfg.Validate(), "alert and resolved_by must be set")
 }
+
+// A failure and its recovery in one request: the alert fires and resolves, in record order.
+func TestAlertFiredAndResolvedInOneCall(t *testing.T) {
+	dir := t.TempDir()
+	clock := &fakeClock{now: base.Add(time.Second)}
+	lg := newTestLog(clock)
+	e := startExporter(t, testConfig(dir), clock)
+	ld := degraded("degraded", base)
+	degraded("recovering", base.Add(90*time.Second)).ResourceLogs().MoveAndAppendTo(ld.ResourceLogs())
+	require.NoError(t, lg.logs(e, ld))
+	rs := readReceipts(t, filepath.Join(dir, "ws"))
+	require.Len(t, rs, 2)
+	require.Equal(t, receipts.TypeAlertFired, rs[0].Type)
+	require.Equal(t, receipts.TypeAlertResolved, rs[1].Type)
+	require.Equal(t, uint64(1), *rs[1].DurationMinutes)
+	require.NoError(t, e.shutdown(context.Background()))
+	verifyAll(t, dir)
+}

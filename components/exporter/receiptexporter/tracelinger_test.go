@@ -3,6 +3,7 @@ package receiptexporter
 import (
 	"context"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,4 +47,40 @@ func TestTraceThatBecomesSignificantLateKeepsItsEarlierSpans(t *testing.T) {
 	require.Equal(t, "op-0", rs[1].Name, "the root span's name, from the earlier spans")
 	require.NoError(t, e.shutdown(ctx))
 	verifyAll(t, dir)
+}
+
+// Lingering traces count toward trace_max_open and are the first to go: an open trace is never completed early
+// while a lingering one could make room.
+func TestLingeringTracesGoFirstAtTraceMaxOpen(t *testing.T) {
+	dir := t.TempDir()
+	clock := &fakeClock{now: base.Add(time.Second)}
+	lg := newTestLog(clock)
+	cfg := testConfig(dir)
+	cfg.TraceLinger = time.Hour
+	cfg.TraceMaxOpen = 2
+	var mu sync.Mutex
+	var open, lingering int
+	e := startExporter(t, cfg, clock, func(en *engine) {
+		// Runs on the engine loop before each commit: the traces left by the previous one and by the ticks.
+		en.beforeCommit = func() {
+			mu.Lock()
+			open, lingering = len(en.traceHeap), len(en.lingerHeap)
+			mu.Unlock()
+		}
+	})
+	counts := func() (int, int) {
+		require.NoError(t, lg.logs(e, makeLogs("other", 1, clock.Now(), 9))) // a commit, to look
+		mu.Lock()
+		defer mu.Unlock()
+		return open, lingering
+	}
+	require.NoError(t, lg.traces(e, makeTrace("ws", 1, base, time.Millisecond, 1, false)))
+	clock.Set(base.Add(4 * time.Second)) // trace 1 idle, not significant: it lingers
+	require.Eventually(t, func() bool { o, l := counts(); return o == 0 && l == 1 }, 5*time.Second, 10*time.Millisecond)
+	require.NoError(t, lg.traces(e, makeTrace("ws", 2, base.Add(4*time.Second), time.Millisecond, 1, true)))
+	require.NoError(t, lg.traces(e, makeTrace("ws", 3, base.Add(4*time.Second), time.Millisecond, 1, true)))
+	o, l := counts()
+	require.Equal(t, [2]int{2, 0}, [2]int{o, l}, "trace 1 made room")
+	require.Empty(t, readReceipts(t, filepath.Join(dir, "ws")), "traces 2 and 3 were not completed early")
+	require.NoError(t, e.shutdown(context.Background()))
 }
