@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -174,4 +175,36 @@ func TestReceiptAlertLifecycleAggregatesAndLateTrace(t *testing.T) {
 	out, err := rcCLI(t, "verify", "--dir", dir, "--pubkey", vkey)
 	require.NoError(t, err, out)
 	require.NotContains(t, out, "FAIL")
+}
+
+// Issue 16 item 9: the shipped agent's host metrics reach the gateway with host.name (resourcedetection), so the
+// metric snapshot names the host in nodes_reporting, and the shipped aggregates hold its memory utilization.
+func TestAgentHostMetricsSnapshotNamesTheHost(t *testing.T) {
+	host, err := os.Hostname()
+	require.NoError(t, err)
+	gw := e2etest.StartGateway(t, e2etest.Options{Configs: []string{rcOverlay, agentGWOverlay}})
+	agent := agentStart(t, gw, "http", t.TempDir(), filepath.Join(t.TempDir(), "none.log"))
+	defer agent.Stop()
+	scroll := filepath.Join(gw.DataDir, "receipts", receipts.WorkspaceDir(gw.Workspace))
+	var snap *receipts.Receipt
+	e2etest.Eventually(t, 30*time.Second, func() bool {
+		lines, _ := receipts.ScrollLines(scroll)
+		for _, l := range lines {
+			r, err := receipts.ParseReceipt(l)
+			if err == nil && r.Type == receipts.TypeMetricSnapshot && r.Aggregates["memory_used_utilization"].Points > 0 {
+				snap = r
+				return true
+			}
+		}
+		return false
+	}, "a metric snapshot with the agent's memory utilization")
+	require.Equal(t, []string{host}, snap.NodesReporting)
+	m := snap.Aggregates["memory_used_utilization"]
+	require.Greater(t, *m.Avg, receipts.Decimal(0))
+	require.LessOrEqual(t, *m.Max, receipts.DecimalOf(1))
+	// ROOT is rewritten right after each receipt line: a read between the two is retried.
+	e2etest.Eventually(t, 10*time.Second, func() bool {
+		_, err := receipts.VerifyScroll(scroll, receipts.VerifyOptions{})
+		return err == nil
+	}, "the scroll verifies")
 }
