@@ -80,7 +80,7 @@ func FindReceipt(lines [][]byte, id string) (int, *Receipt, error) {
 
 // ReceiptLeaves returns the leaves a receipt commits to (from its batch file or embedded record).
 func ReceiptLeaves(dir string, r *Receipt) ([][]byte, error) {
-	if r.Type == TypeAlertFired {
+	if isAlert(r.Type) {
 		return [][]byte{r.Record}, nil
 	}
 	if isDerived(r.Type) {

@@ -23,6 +23,8 @@ const (
 	TypeTraceBatch     = "obs_trace_batch"
 	TypeTraceComplete  = "obs_trace_complete"
 	TypeAlertFired     = "obs_alert_fired"
+	// TypeAlertResolved closes an obs_alert_fired of the same scroll (typecheck_alerts.go).
+	TypeAlertResolved = "obs_alert_resolved"
 
 	// ---- derived receipts (slo.go, anomaly.go): computed from sealed batches ----
 	TypeSLOReport       = "obs_slo_report"
@@ -32,7 +34,7 @@ const (
 
 // Types lists every receipt type the exporter writes; readers (query, verify) take the set from here.
 var Types = []string{
-	TypeLogBatch, TypeMetricSnapshot, TypeTraceBatch, TypeTraceComplete, TypeAlertFired,
+	TypeLogBatch, TypeMetricSnapshot, TypeTraceBatch, TypeTraceComplete, TypeAlertFired, TypeAlertResolved,
 	TypeSLOReport, TypeAnomalyDetected,
 }
 
@@ -118,6 +120,8 @@ type Receipt struct {
 	MetricsCollected uint64            `json:"metrics_collected,omitempty"`
 	MetricNames      uint64            `json:"metric_names,omitempty"`
 	DataPointTypes   map[string]uint64 `json:"data_point_types,omitempty"`
+	// Aggregates are the configured per-metric figures over the window (aggregates.go).
+	Aggregates map[string]*Aggregate `json:"aggregates,omitempty"`
 	// obs_trace_batch and obs_trace_complete
 	SpanCount  uint64 `json:"span_count,omitempty"`
 	TraceCount uint64 `json:"trace_count,omitempty"`
@@ -134,6 +138,12 @@ type Receipt struct {
 	EventTime   string `json:"event_time,omitempty"`
 	Record      []byte `json:"record,omitempty"`
 	Description string `json:"description,omitempty"`
+	// ---- obs_alert_resolved (typecheck_alerts.go; record is the resolving event) ----
+	AlertID         string  `json:"alert_id,omitempty"`
+	FiredAt         string  `json:"fired_at,omitempty"`
+	DurationMinutes *uint64 `json:"duration_minutes,omitempty"`
+	ResolvedBy      string  `json:"resolved_by,omitempty"`
+	// ---- end obs_alert_resolved ----
 
 	// ---- obs_slo_report and obs_anomaly_detected (docs/receipts.md §5; typecheck_derived.go) ----
 	// obs_slo_report (period = the longest objective window, ending at the report boundary)
@@ -266,6 +276,9 @@ func (r *Receipt) validate(present map[string]bool) error {
 	}
 	if r.LeafCount == 0 {
 		return fmt.Errorf("receipt %s: leaf_count is 0", r.ID)
+	}
+	if err := checkTypedFields(r); err != nil {
+		return fmt.Errorf("receipt %s: %w", r.ID, err)
 	}
 	if r.StoragePath != "" {
 		if err := CheckStoragePath(r.StoragePath); err != nil {

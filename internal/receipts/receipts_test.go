@@ -43,7 +43,7 @@ func buildScroll(t *testing.T, signer note.Signer) string {
 			LogCounts: &LogCounts{Info: uint64(n)}, ServicesReporting: []string{"guardian"}}
 		require.NoError(t, s.SealFile(BatchPath(SignalLogs, start, time.Hour), testLeaves(n, fmt.Sprint(i)), r))
 	}
-	leaf := []byte("backup failed")
+	leaf := backupFailureLeaf(t)
 	sum := merkle.Sum(leaf)
 	require.NoError(t, s.Append(&Receipt{Type: TypeAlertFired, ID: AlertID(leaf), Timestamp: FormatTime(t0), Workspace: "ws-1",
 		Name: "BackupFailure", Severity: "error", Record: leaf, ContentHash: FormatHash(sum[:]), MerkleRoot: FormatHash(merkle.BLAKE3.HashLeaf(leaf)), LeafCount: 1}))
@@ -169,7 +169,7 @@ func TestInclusionProofsForEveryRecord(t *testing.T) {
 		_, err = CheckInclusionProof(&bad, nil)
 		require.Error(t, err)
 	}
-	p, err := BuildInclusionProof(dir, AlertID([]byte("backup failed")), 0)
+	p, err := BuildInclusionProof(dir, AlertID(backupFailureLeaf(t)), 0)
 	require.NoError(t, err)
 	_, err = CheckInclusionProof(p, nil)
 	require.NoError(t, err)

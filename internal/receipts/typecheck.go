@@ -66,8 +66,16 @@ func RegisterTypeFields(typ string, fields ...string) {
 // PointTypes are the data_point_types keys of obs_metric_snapshot.
 var PointTypes = []string{"gauge", "sum", "histogram", "exponential_histogram", "summary"}
 
-// Severities are the severity values of obs_alert_fired (the level of LogCounts the record counts in).
+// Severities are the levels of an OTLP severity number (the level of LogCounts a record counts in).
 var Severities = []string{"unspecified", "trace", "debug", "info", "warn", "error", "fatal"}
+
+// ContractSeverities are the values of the event contracts' event.severity that are not OTLP levels.
+var ContractSeverities = []string{"warning", "critical"}
+
+// IsAlertSeverity tells whether s is a severity obs_alert_fired may carry: an OTLP level or a contract's value.
+func IsAlertSeverity(s string) bool {
+	return slices.Contains(Severities, s) || slices.Contains(ContractSeverities, s)
+}
 
 // checkWindow checks a batch's period, id and storage path against each other: a UTC-aligned window of whole
 // seconds whose length divides 24h, id <signal>-<start>, and the batch file of that window.
@@ -208,8 +216,8 @@ func checkAlertFired(r *Receipt) error {
 	if r.Name == "" {
 		return errors.New("no name")
 	}
-	if !slices.Contains(Severities, r.Severity) {
-		return fmt.Errorf("severity %q is not one of %v", r.Severity, Severities)
+	if !IsAlertSeverity(r.Severity) {
+		return fmt.Errorf("severity %q is not one of %v or %v", r.Severity, Severities, ContractSeverities)
 	}
 	if r.EventTime != "" {
 		if _, err := CheckTime(r.EventTime); err != nil {

@@ -117,6 +117,7 @@ func VerifyScroll(dir string, opts VerifyOptions) (*ScrollReport, error) {
 	ids := map[string]int{}
 	referenced := map[string]bool{}
 	derived := newDerivedCheck(dir)
+	alerts := newAlertCheck()
 	for i, line := range lines {
 		ln := i + 1
 		r, err := ParseReceipt(line)
@@ -142,6 +143,11 @@ func VerifyScroll(dir string, opts VerifyOptions) (*ScrollReport, error) {
 			if err := derived.check(r, ln); err != nil {
 				return rep, err
 			}
+		} else if isAlert(r.Type) {
+			if err := alerts.check(r, ln); err != nil {
+				return rep, err
+			}
+			rep.Records += r.LeafCount
 		} else if err := verifyReceiptContent(dir, r, ln); err != nil {
 			return rep, err
 		} else {
@@ -244,6 +250,9 @@ func verifyReceiptContent(dir string, r *Receipt, ln int) error {
 	}
 	if !contentOK {
 		return fail(r.StoragePath, 0, -1, "content_hash mismatch with receipt line %d (%s)", ln, r.ID)
+	}
+	if r.Aggregates != nil {
+		return verifyAggregates(r, leaves, ln)
 	}
 	return nil
 }

@@ -381,7 +381,7 @@ func TestReceiptAlertsFromEventRouter(t *testing.T) {
 			if r.Type != receipts.TypeAlertFired {
 				continue
 			}
-			require.Equal(t, "brick-02", r.Node)
+			require.Equal(t, "prod-server-01", r.Node, "the event's own host.name, not the resource's")
 			require.Equal(t, e2etest.DefaultWorkspace, r.Workspace)
 			got[r.Name]++
 			n++

@@ -30,6 +30,11 @@ type Config struct {
 	TraceThreshold time.Duration `mapstructure:"trace_threshold"`
 	// TraceIdle is how long a trace must receive no spans before it counts as complete.
 	TraceIdle time.Duration `mapstructure:"trace_idle"`
+	// TraceLinger is how long a trace completed without being significant is kept after trace_idle (its span
+	// references and its hold on the log): a span that arrives meanwhile, such as an error reported after the
+	// trace's window batch was sealed, reopens it, and a trace it makes significant is receipted with all its
+	// spans (tracelinger.go). 0: completed traces are forgotten at once.
+	TraceLinger time.Duration `mapstructure:"trace_linger"`
 	// TraceMaxSpans bounds the spans referenced per open trace (their leaves wait in the trace spool on disk);
 	// larger traces get no obs_trace_complete receipt (their spans are still sealed in the window batches).
 	TraceMaxSpans int `mapstructure:"trace_max_spans"`
@@ -55,6 +60,11 @@ type Config struct {
 	// Anomaly configures the obs_anomaly_detected detector (anomaly.go).
 	Anomaly AnomalyConfig `mapstructure:"anomaly"`
 
+	// AlertResolutions say which events close an open alert with an obs_alert_resolved receipt (alertresolve.go).
+	AlertResolutions []AlertResolution `mapstructure:"alert_resolutions"`
+	// Aggregates are the per-metric figures of obs_metric_snapshot receipts (aggregates.go).
+	Aggregates []AggregateConfig `mapstructure:"aggregates"`
+
 	// prevent unkeyed literal initialization
 	_ struct{}
 }
@@ -66,6 +76,7 @@ func createDefaultConfig() *Config {
 		Origin:             receipts.DefaultOriginPrefix,
 		TraceThreshold:     5 * time.Second,
 		TraceIdle:          30 * time.Second,
+		TraceLinger:        10 * time.Minute,
 		TraceMaxSpans:      10000,
 		TraceMaxOpen:       100000,
 		WorkspaceAttribute: requestcontract.AttrWorkspaceID,
@@ -74,6 +85,7 @@ func createDefaultConfig() *Config {
 		SealConcurrency:    32,
 		SLOReportInterval:  24 * time.Hour,
 		Anomaly:            defaultAnomalyConfig(),
+		AlertResolutions:   defaultAlertResolutions(),
 	}
 }
 
@@ -99,6 +111,9 @@ func (c *Config) Validate() error {
 	if c.TraceIdle <= 0 {
 		errs = append(errs, errors.New("trace_idle must be positive"))
 	}
+	if c.TraceLinger < 0 {
+		errs = append(errs, errors.New("trace_linger must not be negative"))
+	}
 	if c.TraceMaxSpans < 1 {
 		errs = append(errs, errors.New("trace_max_spans must be at least 1"))
 	}
@@ -120,7 +135,7 @@ func (c *Config) Validate() error {
 	if c.SealConcurrency < 1 {
 		errs = append(errs, errors.New("seal_concurrency must be at least 1"))
 	}
-	errs = append(errs, c.validateSLOs(), c.Anomaly.validate())
+	errs = append(errs, c.validateSLOs(), c.Anomaly.validate(), c.validateAlertResolutions(), c.validateAggregates())
 	return errors.Join(errs...)
 }
 

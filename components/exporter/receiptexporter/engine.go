@@ -42,7 +42,8 @@ type request struct {
 
 // engine owns all files of one exporter directory. Everything that touches them runs on its loop goroutine, so
 // ingest and sealing never interleave. Its jobs are split by file: windows.go (batch windows and their spools),
-// traces.go (open traces), alerts.go (obs_alert_fired receipts), holds.go (holds on log entries).
+// traces.go and tracelinger.go (open traces), alerts.go and alertresolve.go (alert receipts), aggregates.go
+// (metric snapshot aggregates), holds.go (holds on log entries).
 type engine struct {
 	cfg      *Config
 	logger   *zap.Logger
@@ -64,8 +65,10 @@ type engine struct {
 
 	traces    map[traceKey]*traceState
 	traceHeap traceHeap
-	traceSeq  uint64
-	tspool    *traceSpool
+	// lingerHeap holds the traces completed without being significant, for trace_linger (tracelinger.go).
+	lingerHeap traceHeap
+	traceSeq   uint64
+	tspool     *traceSpool
 	// traceSpoolRotate is the trace spool file size; tests make it tiny.
 	traceSpoolRotate int64
 	// evicted counts traces completed early for trace_max_open since the last warning (logged at most per minute).
@@ -94,6 +97,11 @@ type engine struct {
 	sealDue     []*window
 	sealPresent time.Time
 
+	// alertBooks are the open alerts per scroll, loaded when first needed (alertresolve.go).
+	alertBooks map[string]*alertBook
+	// aggMetrics are the metric names with a configured aggregate (aggregates.go).
+	aggMetrics map[string]bool
+
 	// derived computes obs_slo_report and obs_anomaly_detected from sealed batches (derived.go); nil when off.
 	derived *derivedState
 
@@ -111,9 +119,9 @@ func newEngine(cfg *Config, logger *zap.Logger, tel *metadata.TelemetryBuilder, 
 		interval: int64(cfg.Interval / time.Second), grace: cfg.Grace,
 		scrolls: map[string]*receipts.Scroll{}, windows: map[windowKey]*window{}, traces: map[traceKey]*traceState{},
 		wsDirs: map[string]string{}, traceSpoolRotate: defaultTraceSpoolRotate,
-		holds: map[holdKey]*hold{}, streams: map[durablelog.Stream]struct{}{},
+		holds: map[holdKey]*hold{}, streams: map[durablelog.Stream]struct{}{}, alertBooks: map[string]*alertBook{},
 		reqs: make(chan *request, 1024), stop: make(chan struct{}), stopped: make(chan struct{}),
-		status: ingeststatus.Nop{},
+		status: ingeststatus.Nop{}, aggMetrics: cfg.aggregateMetrics(),
 	}
 	maxOpen := cfg.MaxOpenFiles
 	if maxOpen < 1 {

@@ -33,10 +33,19 @@ type receiptExporter struct {
 	set exporter.Settings
 	now func() time.Time
 	eng atomic.Pointer[engine]
+	// alertNames are the event names of records passed to the engine as alert records: alert_events and the
+	// resolved_by names of alert_resolutions.
+	alertNames []string
 }
 
 func newReceiptExporter(cfg *Config, set exporter.Settings) *receiptExporter {
-	return &receiptExporter{cfg: cfg, set: set, now: time.Now}
+	names := slices.Clone(cfg.AlertEvents)
+	for _, n := range cfg.resolverNames() {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	return &receiptExporter{cfg: cfg, set: set, now: time.Now, alertNames: names}
 }
 
 func (e *receiptExporter) start(ctx context.Context, host component.Host) error {
@@ -154,9 +163,10 @@ func (e *receiptExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 }
 
 // alertIndexes lists the records (in the order EncodeLogsWire yields them) whose event name is in alert_events
-// and that do not carry the rejection attribute.
+// or may resolve an alert (alert_resolutions), and that do not carry the rejection attribute.
 func (e *receiptExporter) alertIndexes(ld plog.Logs, recs []receipts.Record) []int {
-	if len(e.cfg.AlertEvents) == 0 {
+	names := e.alertNames
+	if len(names) == 0 {
 		return nil
 	}
 	var out []int
@@ -167,7 +177,7 @@ func (e *receiptExporter) alertIndexes(ld plog.Logs, recs []receipts.Record) []i
 		for j := 0; j < sls.Len(); j++ {
 			lrs := sls.At(j).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
-				if n < len(recs) && slices.Contains(e.cfg.AlertEvents, recs[n].Info.EventName) {
+				if n < len(recs) && slices.Contains(names, recs[n].Info.EventName) {
 					if _, rejected := lrs.At(k).Attributes().Get(rejectionAttr); !rejected {
 						out = append(out, n)
 					}

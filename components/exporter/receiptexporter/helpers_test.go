@@ -49,6 +49,7 @@ func testConfig(dir string) *Config {
 	cfg.Interval = time.Minute
 	cfg.Grace = 5 * time.Second
 	cfg.TraceIdle = 2 * time.Second
+	cfg.TraceLinger = 0 // tests of lingering traces set it
 	return cfg
 }
 

@@ -347,6 +347,7 @@ func (e *engine) batchReceipt(w *window, start time.Time, storage string, now ti
 		r.MetricsCollected = w.count
 		r.MetricNames = uint64(len(w.metricNames))
 		r.DataPointTypes = w.pointTypes
+		r.Aggregates = w.aggregatesOf()
 	case receipts.SignalTraces:
 		r.SpanCount = w.count
 		r.TraceCount = uint64(len(w.traceIDs))

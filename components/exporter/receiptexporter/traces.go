@@ -34,8 +34,9 @@ type traceState struct {
 	// lastArrival is the arrival (Delivery.Arrival, Unix ns) of the latest entry with one of its spans.
 	lastArrival int64
 	seq         uint64 // when lastArrival last grew, to order equal arrivals
-	idx         int    // position in engine.traceHeap
+	idx         int    // position in engine.traceHeap, or in engine.lingerHeap while lingering
 	overflow    bool
+	lingering   bool // completed, not significant, kept for trace_linger (tracelinger.go)
 	// over every span seen, including those beyond trace_max_spans
 	start, end int64
 	errorSpans int
@@ -56,6 +57,8 @@ func (e *engine) trackSpan(rec receipts.Record, wsDir string, hk holdKey, arriva
 		t = &traceState{id: tid, workspace: rec.Workspace, wsDir: wsDir}
 		e.traces[k] = t
 		heap.Push(&e.traceHeap, t)
+	} else if t.lingering {
+		e.reopen(t)
 	}
 	in := rec.Info
 	if len(t.refs) >= e.cfg.TraceMaxSpans {
@@ -107,13 +110,19 @@ func addDistinct(set []string, v string) []string {
 // makeRoomForTrace keeps at most trace_max_open traces open: before one more is opened, the trace whose last
 // span arrived longest ago is completed as if it were idle (sealed if significant).
 func (e *engine) makeRoomForTrace() {
-	for len(e.traceHeap) > 0 && len(e.traceHeap) >= e.cfg.TraceMaxOpen {
+	for len(e.lingerHeap) > 0 && e.openTraces() >= e.cfg.TraceMaxOpen {
+		e.forgetTrace(e.lingerHeap[0])
+	}
+	for len(e.traceHeap) > 0 && e.openTraces() >= e.cfg.TraceMaxOpen {
 		t := e.traceHeap[0]
 		if err := e.completeTrace(t, e.now()); err != nil {
 			// Keeping it would break the bound; its spans are still sealed in the window batches.
 			e.logger.Error("sealing a trace completed early for trace_max_open failed; dropped without obs_trace_complete receipt",
 				zap.String("trace_id", t.id), zap.Error(err))
 			e.forgetTrace(t)
+		}
+		if t.lingering {
+			e.forgetTrace(t) // no room to linger
 		}
 		e.evicted++
 		e.tel.TfocolReceiptTracesCompletedEarly.Add(context.Background(), 1)
@@ -132,6 +141,7 @@ func (e *engine) completeIdleTraces(present, now time.Time) {
 			e.logger.Error("sealing trace failed; will retry", zap.String("trace_id", t.id), zap.Error(err))
 		}
 	}
+	e.forgetLingering(present.Add(-e.cfg.TraceIdle - e.cfg.TraceLinger).UnixNano())
 }
 
 // logEvictions reports traces completed early for trace_max_open, at most once a minute.
@@ -147,7 +157,11 @@ func (e *engine) logEvictions(now time.Time) {
 // forgetTrace drops an open trace, its references to the trace spool and its holds on log entries.
 func (e *engine) forgetTrace(t *traceState) {
 	delete(e.traces, traceKey{wsDir: t.wsDir, id: t.id})
-	if t.idx >= 0 {
+	switch {
+	case t.idx < 0:
+	case t.lingering:
+		heap.Remove(&e.lingerHeap, t.idx)
+	default:
 		heap.Remove(&e.traceHeap, t.idx)
 	}
 	e.tspool.release(t.refs)
@@ -156,13 +170,13 @@ func (e *engine) forgetTrace(t *traceState) {
 }
 
 // completeTrace seals a significant trace (an error span, or longer than trace_threshold) into its own file and
-// an obs_trace_complete receipt, reading its spans back from the trace spool; other traces are just forgotten
-// (their spans are in the window batches).
+// an obs_trace_complete receipt, reading its spans back from the trace spool; other traces linger or are
+// forgotten (retire; their spans are in the window batches).
 func (e *engine) completeTrace(t *traceState, now time.Time) error {
 	start, end, errorSpans := t.start, t.end, t.errorSpans
 	duration := time.Duration(max(end-start, 0))
 	if errorSpans == 0 && duration <= e.cfg.TraceThreshold {
-		e.forgetTrace(t)
+		e.retire(t)
 		return nil
 	}
 	if t.overflow {

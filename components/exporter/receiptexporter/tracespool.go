@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // The trace spool keeps the leaf bytes of open traces' spans on disk: they are only needed if a trace turns out
@@ -226,7 +227,7 @@ func (e *engine) compactTraceSpool() error {
 	if len(victims) == 0 {
 		return nil
 	}
-	for _, t := range e.traceHeap {
+	for _, t := range slices.Concat(e.traceHeap, e.lingerHeap) {
 		for i, r := range t.refs {
 			if !victims[r.file] {
 				continue

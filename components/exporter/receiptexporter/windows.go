@@ -54,6 +54,8 @@ type window struct {
 	// holds are the oldest log entries its records came from, per stream (see holdOldest).
 	holds   []holdKey
 	renamed bool
+	// aggregates accumulate the configured aggregates of a metrics window (aggregates.go); nil without any.
+	aggregates windowAggregates
 	// derived are the facts derived receipts take from the batch (derived.go); nil when they are off.
 	derived *derivedCounts
 }
@@ -132,6 +134,7 @@ func (e *engine) apply(signal string, rec receipts.Record, hk holdKey, arrival i
 	case receipts.SignalMetrics:
 		w.metricNames[info.MetricName] = struct{}{}
 		w.pointTypes[info.PointType]++
+		e.countAggregates(w, rec)
 	case receipts.SignalTraces:
 		// Span trace ids are 16 bytes in hex; an empty one counts as the zero id, one trace as before.
 		var id [16]byte

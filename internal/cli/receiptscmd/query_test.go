@@ -115,7 +115,7 @@ func TestQueryFilters(t *testing.T) {
 
 	for _, c := range []struct{ args []string }{
 		{[]string{"-o", "xml"}},
-		{[]string{"--type", "alert_resolved"}},
+		{[]string{"--type", "alert_acknowledged"}},
 		{[]string{"--filter", "duraton_ms > 5"}},
 		{[]string{"--last", "7x"}},
 		{[]string{"--last", "7d", "--from", "2025-12-01"}},

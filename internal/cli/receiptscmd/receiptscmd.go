@@ -438,7 +438,7 @@ func printRecords(w io.Writer, scroll string, r *receipts.Receipt) error {
 	for i, leaf := range leaves {
 		var js []byte
 		switch r.Type {
-		case receipts.TypeLogBatch, receipts.TypeAlertFired:
+		case receipts.TypeLogBatch, receipts.TypeAlertFired, receipts.TypeAlertResolved:
 			ld, err := (&plog.ProtoUnmarshaler{}).UnmarshalLogs(leaf)
 			if err == nil {
 				js, err = (&plog.JSONMarshaler{}).MarshalLogs(ld)

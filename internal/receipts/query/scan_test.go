@@ -187,6 +187,9 @@ func TestParseTypes(t *testing.T) {
 	got, err := ParseTypes([]string{"log_batch", "obs_alert_fired", " trace_complete "})
 	require.NoError(t, err)
 	require.Equal(t, []string{receipts.TypeLogBatch, receipts.TypeAlertFired, receipts.TypeTraceComplete}, got)
-	_, err = ParseTypes([]string{"alert_resolved"})
-	require.ErrorContains(t, err, `unknown receipt type "alert_resolved"`)
+	got, err = ParseTypes([]string{"alert_resolved"})
+	require.NoError(t, err)
+	require.Equal(t, []string{receipts.TypeAlertResolved}, got)
+	_, err = ParseTypes([]string{"alert_acknowledged"})
+	require.ErrorContains(t, err, `unknown receipt type "alert_acknowledged"`)
 }

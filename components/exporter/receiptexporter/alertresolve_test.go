@@ -1,0 +1,156 @@
+package receiptexporter
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/tfocol/tfocol/internal/receipts"
+)
+
+// contractEvent is an event as an OTel SDK on another machine sends it: its resource names the sender
+// (sdk-host, checkout-svc), its contract attributes the host and urgency the event is about.
+func contractEvent(ws, name, host, severity string, at time.Time, body map[string]any) plog.Logs {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("tfo.workspace.id", ws)
+	rl.Resource().Attributes().PutStr("host.name", "sdk-host")
+	rl.Resource().Attributes().PutStr("service.name", "checkout-svc")
+	lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+	lr.SetEventName(name)
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(at))
+	lr.SetSeverityNumber(plog.SeverityNumberInfo) // an SDK's default, not the event's urgency
+	lr.Attributes().PutStr("tfo.event.contract_version", "1")
+	lr.Attributes().PutStr("event.id", name+"-"+at.Format(time.RFC3339Nano))
+	if severity != "" {
+		lr.Attributes().PutStr("event.severity", severity)
+	}
+	lr.Attributes().PutStr("host.name", host)
+	_ = lr.Body().SetEmptyMap().FromRaw(body)
+	return ld
+}
+
+func degraded(status string, at time.Time) plog.Logs {
+	return contractEvent("ws", "ServiceDegraded", "prod-db-01", "critical", at, map[string]any{
+		"serviceName": "ledger", "indicator": "latency", "observedValue": 900.0, "threshold": 500.0, "unit": "ms",
+		"windowSeconds": 60, "detectedAt": at.Format(time.RFC3339), "status": status})
+}
+
+// Issue 16 item 8: severity and node come from the event's contract fields, not from the OTLP severity number and
+// the sending SDK's resource.
+func TestAlertFiredTakesSeverityAndNodeFromTheContractFields(t *testing.T) {
+	dir := t.TempDir()
+	clock := &fakeClock{now: base.Add(time.Second)}
+	lg := newTestLog(clock)
+	e := startExporter(t, testConfig(dir), clock)
+	require.NoError(t, lg.logs(e, contractEvent("ws", "BackupFailure", "prod-server-01", "error", base,
+		map[string]any{"jobId": "nightly-pg"})))
+	rs := readReceipts(t, filepath.Join(dir, "ws"))
+	require.Len(t, rs, 1)
+	require.Equal(t, "error", rs[0].Severity)
+	require.Equal(t, "prod-server-01", rs[0].Node)
+	require.Equal(t, "checkout-svc", rs[0].Service, "no serviceName in the body: the resource's service.name")
+	require.NoError(t, e.shutdown(context.Background()))
+	verifyAll(t, dir)
+}
+
+// A recovering ServiceDegraded closes the open alert of the same service (and fires none); the open alert
+// survives a restart (rebuilt from the receipt log); an alert resolves once, also when the entry is replayed.
+func TestServiceRecoveringResolvesTheOpenAlertAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	clock := &fakeClock{now: base.Add(time.Second)}
+	lg := newTestLog(clock)
+	ctx := context.Background()
+	scroll := filepath.Join(dir, "ws")
+	e := startExporter(t, testConfig(dir), clock)
+	require.NoError(t, lg.logs(e, degraded("degraded", base)))
+	other := contractEvent("ws", "ServiceDegraded", "prod-db-01", "warning", base, map[string]any{
+		"serviceName": "portal", "indicator": "latency", "status": "degraded"})
+	require.NoError(t, lg.logs(e, other))
+	rs := readReceipts(t, scroll)
+	require.Len(t, rs, 2)
+	require.Equal(t, "ledger", rs[0].Service)
+	require.Equal(t, "critical", rs[0].Severity)
+	require.NoError(t, e.shutdown(ctx))
+
+	// Restart: nothing but the receipt log says the ledger alert is open.
+	lg.restart()
+	e = startExporter(t, testConfig(dir), clock)
+	clock.Set(base.Add(35*time.Minute + time.Second))
+	require.NoError(t, lg.logs(e, degraded("recovering", base.Add(35*time.Minute+20*time.Second))))
+	rs = readReceipts(t, scroll)
+	require.Len(t, rs, 3, "one obs_alert_resolved, no new obs_alert_fired")
+	res := rs[2]
+	require.Equal(t, receipts.TypeAlertResolved, res.Type)
+	require.Equal(t, rs[0].ID, res.AlertID)
+	require.Equal(t, receipts.AlertResolvedID(rs[0].ID), res.ID)
+	require.Equal(t, "ServiceDegraded", res.Name)
+	require.Equal(t, "ServiceDegraded", res.ResolvedBy)
+	require.Equal(t, receipts.FormatTime(base), res.FiredAt)
+	require.Equal(t, uint64(35), *res.DurationMinutes)
+	require.Equal(t, "ledger", res.Service)
+
+	// Replayed, and recovering again: the alert is no longer open.
+	require.NoError(t, lg.redeliver(e, lg.last()))
+	require.NoError(t, lg.logs(e, degraded("recovering", base.Add(36*time.Minute))))
+	require.Len(t, readReceipts(t, scroll), 3)
+	require.NoError(t, e.shutdown(ctx))
+	verifyAll(t, dir)
+}
+
+// A successful backup of the failed job closes its BackupFailure; one of another job or host does not, and a
+// success older than the failure does not either.
+func TestBackupSucceededResolvesOnlyItsJob(t *testing.T) {
+	dir := t.TempDir()
+	clock := &fakeClock{now: base.Add(time.Second)}
+	lg := newTestLog(clock)
+	e := startExporter(t, testConfig(dir), clock)
+	scroll := filepath.Join(dir, "ws")
+	job := func(name, host, jobID string, at time.Time) plog.Logs {
+		return contractEvent("ws", name, host, "error", at, map[string]any{"jobId": jobID})
+	}
+	require.NoError(t, lg.logs(e, job("BackupFailure", "prod-server-01", "nightly-pg", base.Add(10*time.Second))))
+	require.NoError(t, lg.logs(e, job("BackupSucceeded", "prod-server-01", "nightly-pg", base)))                // older
+	require.NoError(t, lg.logs(e, job("BackupSucceeded", "prod-server-02", "nightly-pg", base.Add(time.Hour)))) // other host
+	require.NoError(t, lg.logs(e, job("BackupSucceeded", "prod-server-01", "weekly", base.Add(time.Hour))))     // other job
+	require.Len(t, readReceipts(t, scroll), 1)
+	require.NoError(t, lg.logs(e, job("BackupSucceeded", "prod-server-01", "nightly-pg", base.Add(2*time.Hour))))
+	rs := readReceipts(t, scroll)
+	require.Len(t, rs, 2)
+	require.Equal(t, receipts.TypeAlertResolved, rs[1].Type)
+	require.Equal(t, "BackupSucceeded", rs[1].ResolvedBy)
+	require.Equal(t, uint64(119), *rs[1].DurationMinutes)
+	require.NoError(t, e.shutdown(context.Background()))
+	verifyAll(t, dir)
+}
+
+func TestAlertResolutionConfigValidation(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.AlertResolutions = []AlertResolution{{Alert: "X", ResolvedBy: "X"}}
+	require.ErrorContains(t, cfg.Validate(), "needs `when`")
+	cfg.AlertResolutions = []AlertResolution{{Alert: "X"}}
+	require.ErrorContains(t, cfg.Validate(), "alert and resolved_by must be set")
+}
+
+// A failure and its recovery in one request: the alert fires and resolves, in record order.
+func TestAlertFiredAndResolvedInOneCall(t *testing.T) {
+	dir := t.TempDir()
+	clock := &fakeClock{now: base.Add(time.Second)}
+	lg := newTestLog(clock)
+	e := startExporter(t, testConfig(dir), clock)
+	ld := degraded("degraded", base)
+	degraded("recovering", base.Add(90*time.Second)).ResourceLogs().MoveAndAppendTo(ld.ResourceLogs())
+	require.NoError(t, lg.logs(e, ld))
+	rs := readReceipts(t, filepath.Join(dir, "ws"))
+	require.Len(t, rs, 2)
+	require.Equal(t, receipts.TypeAlertFired, rs[0].Type)
+	require.Equal(t, receipts.TypeAlertResolved, rs[1].Type)
+	require.Equal(t, uint64(1), *rs[1].DurationMinutes)
+	require.NoError(t, e.shutdown(context.Background()))
+	verifyAll(t, dir)
+}
