@@ -50,6 +50,10 @@ type ScrollReport struct {
 	Signed   bool
 	Verified bool
 	Unsealed []string // files under telemetry/ no receipt refers to (left by a crash before the receipt)
+	// Removed are the batch files removed by retention, as obs_retention_applied receipts record (verify_retention.go).
+	Removed []RemovedFile
+	// NotRechecked are derived receipts whose counts were not recounted: retention removed source batch files.
+	NotRechecked []string
 }
 
 // FindScrolls returns dir itself when it is a scroll, otherwise its immediate subdirectories that are scrolls.
@@ -113,6 +117,8 @@ func VerifyScroll(dir string, opts VerifyOptions) (*ScrollReport, error) {
 	ids := map[string]int{}
 	referenced := map[string]bool{}
 	derived := newDerivedCheck(dir)
+	retention := newRetentionCheck(dir, lines)
+	derived.removed = retention.isRemoved
 	for i, line := range lines {
 		ln := i + 1
 		r, err := ParseReceipt(line)
@@ -138,6 +144,10 @@ func VerifyScroll(dir string, opts VerifyOptions) (*ScrollReport, error) {
 			if err := derived.check(r, ln); err != nil {
 				return rep, err
 			}
+		} else if handled, err := retention.check(r, line, ln); err != nil {
+			return rep, err
+		} else if handled {
+			// an obs_retention_applied receipt, or a batch whose file it removed: nothing to read
 		} else if err := verifyReceiptContent(dir, r, ln); err != nil {
 			return rep, err
 		} else {
@@ -151,6 +161,7 @@ func VerifyScroll(dir string, opts VerifyOptions) (*ScrollReport, error) {
 		lineHashes[i] = merkle.BLAKE3.HashLeaf(line)
 	}
 	rep.Receipts = uint64(len(lines))
+	rep.Removed, rep.NotRechecked = retention.removed, derived.notRechecked
 
 	raw, err := os.ReadFile(filepath.Join(dir, RootFile))
 	if err != nil {

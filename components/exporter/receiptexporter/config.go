@@ -53,6 +53,8 @@ type Config struct {
 	SLOReportInterval time.Duration `mapstructure:"slo_report_interval"`
 	// Anomaly configures the obs_anomaly_detected detector (anomaly.go).
 	Anomaly AnomalyConfig `mapstructure:"anomaly"`
+	// Retention removes sealed batch files per class and bounds the directory (retention.go).
+	Retention RetentionConfig `mapstructure:"retention"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -73,6 +75,7 @@ func createDefaultConfig() *Config {
 		SealConcurrency:    32,
 		SLOReportInterval:  24 * time.Hour,
 		Anomaly:            defaultAnomalyConfig(),
+		Retention:          defaultRetentionConfig(),
 	}
 }
 
@@ -119,7 +122,7 @@ func (c *Config) Validate() error {
 	if c.SealConcurrency < 1 {
 		errs = append(errs, errors.New("seal_concurrency must be at least 1"))
 	}
-	errs = append(errs, c.validateSLOs(), c.Anomaly.validate())
+	errs = append(errs, c.validateSLOs(), c.Anomaly.validate(), c.Retention.validate())
 	return errors.Join(errs...)
 }
 

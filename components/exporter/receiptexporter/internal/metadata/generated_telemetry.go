@@ -13,6 +13,9 @@ type TelemetryBuilder struct {
 	ReceiptWindowsSealed   metric.Int64Counter
 	ReceiptSealDuration    metric.Float64Histogram
 	ReceiptTracesEarly     metric.Int64Counter
+	// retention (receiptexporter/retention.go)
+	ReceiptDirectoryBytes    metric.Int64Gauge
+	ReceiptBatchFilesRemoved metric.Int64Counter
 }
 
 // NewTelemetryBuilder creates the instruments from the component's meter provider.
@@ -32,6 +35,14 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 	err = errors.Join(err, e)
 	tb.ReceiptTracesEarly, e = m.Int64Counter("tfocol_receipt_traces_completed_early",
 		metric.WithDescription("Open traces completed before trace_idle because trace_max_open traces were open."), metric.WithUnit("{trace}"))
+	err = errors.Join(err, e)
+	tb.ReceiptDirectoryBytes, e = m.Int64Gauge("tfocol_receipt_directory_bytes",
+		metric.WithDescription("Bytes of the files under the receipt exporter's directory (scrolls, spools, caches), measured at each retention sweep."),
+		metric.WithUnit("By"))
+	err = errors.Join(err, e)
+	tb.ReceiptBatchFilesRemoved, e = m.Int64Counter("tfocol_receipt_batch_files_removed",
+		metric.WithDescription("Batch files removed by retention, by class and reason (expired, max_bytes); each removal is recorded in an obs_retention_applied receipt first."),
+		metric.WithUnit("{file}"))
 	err = errors.Join(err, e)
 	return &tb, err
 }
