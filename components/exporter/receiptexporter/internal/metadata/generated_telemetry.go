@@ -24,17 +24,17 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 	var tb TelemetryBuilder
 	var err, e error
 	tb.ReceiptRecordsAccepted, e = m.Int64Counter("tfocol_receipt_records_accepted",
-		metric.WithDescription("Records applied to their windows (delivered from the durable log), by signal."), metric.WithUnit("{record}"))
+		metric.WithDescription("Records applied to their windows (delivered from the durable log by a tfo_log receiver), by signal."), metric.WithUnit("{record}"))
 	err = errors.Join(err, e)
 	tb.ReceiptWindowsSealed, e = m.Int64Counter("tfocol_receipt_windows_sealed",
-		metric.WithDescription("Receipts sealed (windows, significant traces, alerts)."), metric.WithUnit("{receipt}"))
+		metric.WithDescription("Receipts sealed (windows, significant traces, alerts, derived and retention receipts), by receipt type."), metric.WithUnit("{receipt}"))
 	err = errors.Join(err, e)
 	tb.ReceiptSealDuration, e = m.Float64Histogram("tfocol_receipt_seal_duration",
-		metric.WithDescription("Time to seal one window: batch file, receipt line, ROOT."), metric.WithUnit("s"),
+		metric.WithDescription("Time to seal one window (batch file, receipt line, ROOT)."), metric.WithUnit("s"),
 		metric.WithExplicitBucketBoundaries(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
 	err = errors.Join(err, e)
 	tb.ReceiptTracesEarly, e = m.Int64Counter("tfocol_receipt_traces_completed_early",
-		metric.WithDescription("Open traces completed before trace_idle because trace_max_open traces were open."), metric.WithUnit("{trace}"))
+		metric.WithDescription("Open traces completed before trace_idle because trace_max_open traces were open (sealed if significant, with the spans they had)."), metric.WithUnit("{trace}"))
 	err = errors.Join(err, e)
 	tb.ReceiptDirectoryBytes, e = m.Int64Gauge("tfocol_receipt_directory_bytes",
 		metric.WithDescription("Bytes of the files under the receipt exporter's directory (scrolls, spools, caches), measured at each retention sweep."),
