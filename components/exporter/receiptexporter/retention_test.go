@@ -203,3 +203,33 @@ func TestRetentionConfigValidation(t *testing.T) {
 	require.ErrorContains(t, err, "retention.max_bytes")
 	require.ErrorContains(t, err, "retention.sweep_interval")
 }
+
+// A batch file a derived receipt may still need is kept past its retention: the anomaly detector's baseline
+// (the scroll's last 3 windows) and, for a restart, 2 x 3 + 1 windows plus a window and the grace (8m5s here).
+func TestRetentionKeepsBatchesDerivedReceiptsNeed(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.Anomaly.Enabled, cfg.Anomaly.History, cfg.Anomaly.MinHistory = true, 3, 2
+	cfg.Retention = RetentionConfig{Logs: "1m", SweepInterval: time.Second}
+	clock := &fakeClock{now: base}
+	lg := newTestLog(clock)
+	e := startExporter(t, cfg, clock)
+	defer func() { require.NoError(t, e.shutdown(context.Background())) }()
+	ws := filepath.Join(dir, "ws")
+	for i := range 9 { // one log window a minute, each sealed 10 s after it ends
+		w := base.Add(time.Duration(i) * time.Minute)
+		clock.Set(w.Add(10 * time.Second))
+		require.NoError(t, lg.logs(e, makeLogs("ws", 5, w, plog.SeverityNumberInfo)))
+		clock.Set(w.Add(time.Minute + 10*time.Second))
+		waitReceipts(t, ws, i+1)
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Sealed at base+1m10s, the first window's retention (1m) has long passed; the horizon ends at base+9m15s.
+	require.Len(t, readReceipts(t, ws), 9, "nothing removed before the horizon")
+	clock.Set(base.Add(9*time.Minute + 20*time.Second))
+	rs := waitReceipts(t, ws, 10)
+	rm := rs[9]
+	require.Equal(t, receipts.TypeRetentionApplied, rm.Type)
+	require.Len(t, rm.Removed, 1)
+	require.Equal(t, rs[0].ID, rm.Removed[0].ReceiptID)
+}
