@@ -1,6 +1,7 @@
 package receipts
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"slices"
@@ -43,7 +44,11 @@ type retBatch struct {
 
 func newRetentionCheck(dir string, lines [][]byte) *retentionCheck {
 	c := &retentionCheck{dir: dir, removals: map[string]*removalRef{}, batches: map[string]*retBatch{}}
+	marker := []byte(`"` + TypeRetentionApplied + `"`)
 	for i, line := range lines {
+		if !bytes.Contains(line, marker) {
+			continue // parsing every line twice would double verify's JSON work
+		}
 		r, err := ParseReceipt(line)
 		if err != nil || r.Type != TypeRetentionApplied {
 			continue // the main pass reports lines that do not parse
