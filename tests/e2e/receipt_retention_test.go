@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -108,4 +109,64 @@ func TestReceiptRetentionRemovesRecordsAndVerifies(t *testing.T) {
 	require.Contains(t, out, "FAIL")
 	require.Contains(t, out, "MISSING")
 	require.Contains(t, out, errLogs.StoragePath)
+}
+
+// The receipts directory bound through the shipped gateway (TFOCOL_RECEIPT_MAX_BYTES): a log batch larger than
+// the bound is removed early, shortest-kept class first (info logs, 30d, before error logs, 400d), with reason
+// max_bytes in its obs_retention_applied receipt and in the counter; the directory gauge comes back under the
+// bound and verify passes.
+func TestReceiptRetentionMaxBytesRemovesEarly(t *testing.T) {
+	const maxBytes = 60000
+	gw := e2etest.StartGateway(t, e2etest.Options{Configs: []string{rcOverlay, rcRetentionOverlay},
+		Env: map[string]string{"TFOCOL_RECEIPT_MAX_BYTES": fmt.Sprint(maxBytes), "TFOCOL_TEST_RETAIN_LOGS": "30d",
+			"TFOCOL_TEST_RETAIN_ERROR_LOGS": "400d"}})
+	dir := filepath.Join(gw.DataDir, "receipts")
+	scroll := filepath.Join(dir, e2etest.DefaultWorkspace)
+	ctx := context.Background()
+	require.NoError(t, e2etest.ExportGRPC(ctx, gw.GRPC(gw.Headers()), rcErrorLogs(0, 5)))
+	rcWaitRecords(t, dir, 5, 30*time.Second)
+	time.Sleep(2500 * time.Millisecond) // the next window
+	for i := 0; i < 4; i++ {
+		require.NoError(t, e2etest.ExportGRPC(ctx, gw.GRPC(gw.Headers()), rcLogs(100+i*500, 500)))
+	}
+
+	var removal *receipts.Receipt
+	var batches []*receipts.Receipt
+	e2etest.Eventually(t, 60*time.Second, func() bool {
+		lines, err := receipts.ScrollLines(scroll)
+		require.NoError(t, err)
+		batches, removal = nil, nil
+		for _, l := range lines {
+			r, err := receipts.ParseReceipt(l)
+			require.NoError(t, err)
+			switch r.Type {
+			case receipts.TypeLogBatch:
+				batches = append(batches, r)
+			case receipts.TypeRetentionApplied:
+				removal = r
+			}
+		}
+		return removal != nil
+	}, "an obs_retention_applied receipt")
+	require.Len(t, batches, 2)
+	errLogs, info := batches[0], batches[1]
+	require.EqualValues(t, 5, errLogs.LogCounts.Error)
+	require.EqualValues(t, 2000, info.LeafCount)
+	require.Equal(t, []receipts.RetentionRemoval{{ReceiptID: info.ID, StoragePath: info.StoragePath, MerkleRoot: info.MerkleRoot,
+		Class: receipts.ClassLogs, Retain: "30d", Reason: receipts.ReasonMaxBytes}}, removal.Removed)
+	require.EqualValues(t, maxBytes, removal.MaxBytes)
+	require.Greater(t, removal.DirectoryBytes, uint64(maxBytes))
+
+	e2etest.Eventually(t, 10*time.Second, func() bool {
+		prom := gw.ScrapeMetrics(t)
+		n, _ := e2etest.MetricSum(t, prom, "tfocol_receipt_batch_files_removed_total", map[string]string{"class": "logs", "reason": "max_bytes"})
+		b, ok := e2etest.MetricSum(t, prom, "tfocol_receipt_directory_bytes", nil)
+		return n == 1 && ok && b > 0 && b <= maxBytes
+	}, "one file removed for max_bytes and the directory under the bound")
+	gw.Stop()
+	require.FileExists(t, filepath.Join(scroll, filepath.FromSlash(errLogs.StoragePath)), "error logs are kept longer")
+	out, err := rcCLI(t, "verify", "--dir", dir)
+	require.NoError(t, err, out)
+	require.Contains(t, out, "removed by retention: "+info.StoragePath)
+	require.Contains(t, out, "max_bytes")
 }

@@ -36,7 +36,7 @@ type RetentionConfig struct {
 	Metrics           string `mapstructure:"metrics"`
 	Traces            string `mapstructure:"traces"`
 	SignificantTraces string `mapstructure:"significant_traces"`
-	// MaxBytes bounds the bytes under the exporter directory (0: no bound). Over it, a sweep removes batch files
+	// MaxBytes bounds the bytes under the exporter directory, spools of open windows aside (0: no bound). Over it, a sweep removes batch files
 	// early, shortest retention class first, oldest first (reason max_bytes).
 	MaxBytes int64 `mapstructure:"max_bytes"`
 	// SweepInterval is how often the sweep runs (and the directory size is measured).
@@ -423,11 +423,20 @@ func (e *engine) retentionProtected(wsDir string, f *retFile, now time.Time) boo
 	return now.Sub(f.sealed) < e.derivedHorizon()
 }
 
-// directoryBytes is the size of the regular files under the exporter directory.
+// directoryBytes is the size of the regular files under the exporter directory, except the spools: those are
+// the open windows' records (a cache of the durable log, bounded by it), not sealed yet, so no sealed file is
+// removed early to make room for records whose own batch could not be a candidate yet.
 func (e *engine) directoryBytes() int64 {
 	var n int64
-	_ = filepath.WalkDir(e.cfg.Directory, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+	spools := filepath.Join(e.cfg.Directory, spoolDir)
+	_ = filepath.WalkDir(e.cfg.Directory, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if d.IsDir() {
+			if p == spools {
+				return filepath.SkipDir
+			}
 			return nil
 		}
 		if info, err := d.Info(); err == nil && info.Mode().IsRegular() {

@@ -37,7 +37,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 		metric.WithDescription("Open traces completed before trace_idle because trace_max_open traces were open (sealed if significant, with the spans they had)."), metric.WithUnit("{trace}"))
 	err = errors.Join(err, e)
 	tb.ReceiptDirectoryBytes, e = m.Int64Gauge("tfocol_receipt_directory_bytes",
-		metric.WithDescription("Bytes of the files under the receipt exporter's directory (scrolls, spools, caches), measured at each retention sweep."),
+		metric.WithDescription("Bytes under the receipt exporter's directory that count against retention.max_bytes (scrolls and caches; not the open windows' spools), measured at each retention sweep."),
 		metric.WithUnit("By"))
 	err = errors.Join(err, e)
 	tb.ReceiptBatchFilesRemoved, e = m.Int64Counter("tfocol_receipt_batch_files_removed",
