@@ -299,7 +299,7 @@ func (e *engine) retainOf(class string) string {
 }
 
 // completeRemovals deletes the files of a scroll recorded as removed and still present, and fsyncs their
-// directories.
+// directories (removing those left empty). It runs on the loop, never while seal workers create directories.
 func (e *engine) completeRemovals(wsDir string) error {
 	rs := e.ret.scrolls[wsDir]
 	if rs == nil || len(rs.pending) == 0 {
@@ -318,7 +318,12 @@ func (e *engine) completeRemovals(wsDir string) error {
 		dirs[filepath.Dir(full)] = true
 	}
 	for d := range dirs {
-		if err := receipts.SyncDir(d); err != nil && !os.IsNotExist(err) {
+		// A date directory left empty goes too (it only fails while it holds files); its parent is fsynced.
+		toSync := d
+		if os.Remove(d) == nil {
+			toSync = filepath.Dir(d)
+		}
+		if err := receipts.SyncDir(toSync); err != nil && !os.IsNotExist(err) {
 			errs = append(errs, err)
 		}
 	}

@@ -98,6 +98,10 @@ func TestRetentionRemovesExpiredFilesPerClass(t *testing.T) {
 		Class: receipts.ClassLogs, Retain: "2m", Reason: receipts.ReasonExpired}}, rm.Removed)
 	require.Eventually(t, func() bool { return !fileExists(t, ws, logs.StoragePath) }, 5*time.Second, 10*time.Millisecond,
 		"deleted right after the record")
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(filepath.Join(ws, filepath.Dir(filepath.FromSlash(logs.StoragePath))))
+		return os.IsNotExist(err)
+	}, 5*time.Second, 10*time.Millisecond, "the date directory left empty is removed")
 	for _, r := range sealed {
 		if r.Type == receipts.TypeMetricSnapshot {
 			require.True(t, fileExists(t, ws, r.StoragePath), "metrics are kept forever")
