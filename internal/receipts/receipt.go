@@ -30,12 +30,15 @@ const (
 	TypeSLOReport       = "obs_slo_report"
 	TypeAnomalyDetected = "obs_anomaly_detected"
 	// ---- end derived receipts ----
+
+	// TypeRetentionApplied records batch files removed by retention (retention.go).
+	TypeRetentionApplied = "obs_retention_applied"
 )
 
 // Types lists every receipt type the exporter writes; readers (query, verify) take the set from here.
 var Types = []string{
 	TypeLogBatch, TypeMetricSnapshot, TypeTraceBatch, TypeTraceComplete, TypeAlertFired, TypeAlertResolved,
-	TypeSLOReport, TypeAnomalyDetected,
+	TypeSLOReport, TypeAnomalyDetected, TypeRetentionApplied,
 }
 
 // HashPrefix marks BLAKE3-256 hashes in receipts: "blake3:" followed by 64 lowercase hex digits.
@@ -162,6 +165,11 @@ type Receipt struct {
 	DeviationSigma  *Decimal         `json:"deviation_sigma,omitempty"`
 	Direction       string           `json:"direction,omitempty"`
 	// ---- end obs_slo_report and obs_anomaly_detected ----
+
+	// obs_retention_applied (docs/receipts.md §13; retention.go)
+	Removed        []RetentionRemoval `json:"removed,omitempty"`
+	MaxBytes       uint64             `json:"max_bytes,omitempty"`
+	DirectoryBytes uint64             `json:"directory_bytes,omitempty"`
 
 	ServicesReporting []string `json:"services_reporting,omitempty"`
 	NodesReporting    []string `json:"nodes_reporting,omitempty"`

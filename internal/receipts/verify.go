@@ -52,6 +52,10 @@ type ScrollReport struct {
 	// Signatures are ROOT's signature lines: the origin's first, then witness cosignatures (Verified when checked).
 	Signatures []checkpoint.Signature
 	Unsealed   []string // files under telemetry/ no receipt refers to (left by a crash before the receipt)
+	// Removed are the batch files removed by retention, as obs_retention_applied receipts record (verify_retention.go).
+	Removed []RemovedFile
+	// NotRechecked are derived receipts whose counts were not recounted: retention removed source batch files.
+	NotRechecked []string
 }
 
 // FindScrolls returns dir itself when it is a scroll, otherwise its immediate subdirectories that are scrolls.
@@ -118,6 +122,8 @@ func VerifyScroll(dir string, opts VerifyOptions) (*ScrollReport, error) {
 	referenced := map[string]bool{}
 	derived := newDerivedCheck(dir)
 	alerts := newAlertCheck()
+	retention := newRetentionCheck(dir, lines)
+	derived.removed = retention.isRemoved
 	for i, line := range lines {
 		ln := i + 1
 		r, err := ParseReceipt(line)
@@ -148,6 +154,10 @@ func VerifyScroll(dir string, opts VerifyOptions) (*ScrollReport, error) {
 				return rep, err
 			}
 			rep.Records += r.LeafCount
+		} else if handled, err := retention.check(r, line, ln); err != nil {
+			return rep, err
+		} else if handled {
+			// an obs_retention_applied receipt, or a batch whose file it removed: nothing to read
 		} else if err := verifyReceiptContent(dir, r, ln); err != nil {
 			return rep, err
 		} else {
@@ -161,6 +171,7 @@ func VerifyScroll(dir string, opts VerifyOptions) (*ScrollReport, error) {
 		lineHashes[i] = merkle.BLAKE3.HashLeaf(line)
 	}
 	rep.Receipts = uint64(len(lines))
+	rep.Removed, rep.NotRechecked = retention.removed, derived.notRechecked
 
 	raw, err := os.ReadFile(filepath.Join(dir, RootFile))
 	if err != nil {

@@ -15,6 +15,10 @@ import (
 type derivedCheck struct {
 	dir     string
 	batches []*verBatch // batch receipts so far, in log order
+	// removed tells a source batch file removed by retention; notRechecked lists the receipts not recounted for
+	// it (verify_retention.go).
+	removed      func(storage string) bool
+	notRechecked []string
 }
 
 type verBatch struct {
@@ -67,6 +71,9 @@ func (c *derivedCheck) factsOf(b *verBatch, inds []SLOIndicator) (*BatchFacts, e
 }
 
 func (c *derivedCheck) check(r *Receipt, ln int) error {
+	if done, err := c.withoutSources(r, ln); done {
+		return err
+	}
 	if r.Type == TypeSLOReport {
 		return c.checkSLOReport(r, ln)
 	}

@@ -59,6 +59,8 @@ type Config struct {
 	SLOReportInterval time.Duration `mapstructure:"slo_report_interval"`
 	// Anomaly configures the obs_anomaly_detected detector (anomaly.go).
 	Anomaly AnomalyConfig `mapstructure:"anomaly"`
+	// Retention removes sealed batch files per class and bounds the directory (retention.go).
+	Retention RetentionConfig `mapstructure:"retention"`
 
 	// AlertResolutions say which events close an open alert with an obs_alert_resolved receipt (alertresolve.go).
 	AlertResolutions []AlertResolution `mapstructure:"alert_resolutions"`
@@ -86,6 +88,7 @@ func createDefaultConfig() *Config {
 		SLOReportInterval:  24 * time.Hour,
 		Anomaly:            defaultAnomalyConfig(),
 		AlertResolutions:   defaultAlertResolutions(),
+		Retention:          defaultRetentionConfig(),
 	}
 }
 
@@ -135,7 +138,7 @@ func (c *Config) Validate() error {
 	if c.SealConcurrency < 1 {
 		errs = append(errs, errors.New("seal_concurrency must be at least 1"))
 	}
-	errs = append(errs, c.validateSLOs(), c.Anomaly.validate(), c.validateAlertResolutions(), c.validateAggregates())
+	errs = append(errs, c.validateSLOs(), c.Anomaly.validate(), c.validateAlertResolutions(), c.validateAggregates(), c.Retention.validate())
 	return errors.Join(errs...)
 }
 

@@ -104,6 +104,8 @@ type engine struct {
 
 	// derived computes obs_slo_report and obs_anomaly_detected from sealed batches (derived.go); nil when off.
 	derived *derivedState
+	// ret removes batch files by retention and measures the directory (retention.go).
+	ret *retention
 
 	reqs    chan *request
 	stop    chan struct{}
@@ -191,7 +193,10 @@ func (e *engine) open() error {
 		return err
 	}
 	e.tspool = newTraceSpool(filepath.Join(dir, spoolDir), e.traceSpoolRotate)
-	return e.openDerived()
+	if err := e.openDerived(); err != nil {
+		return err
+	}
+	return e.openRetention()
 }
 
 // origin is the checkpoint origin of a scroll: <origin>/<workspace dir>, or <origin>/<instance>/<workspace dir>

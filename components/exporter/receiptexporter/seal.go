@@ -64,6 +64,7 @@ type sealResult struct {
 // a time); once none is left, it completes idle traces and reports traces completed early.
 func (e *engine) tick() {
 	e.reportPending()
+	e.retentionTick(e.now())
 	if e.fatal != nil || len(e.sealDue) > 0 {
 		return
 	}

@@ -153,6 +153,13 @@ func verifyCmd() *cobra.Command {
 					}
 					fmt.Fprintf(out, "     cosignature %d by %s: %s\n", i, c.KeyID(), state)
 				}
+				for _, m := range rep.Removed {
+					fmt.Fprintf(out, "     removed by retention: %s (receipt %s; %s at %s, %s, receipt line %d)\n", m.StoragePath, m.ReceiptID,
+						m.RemovalID, m.At, m.Reason, m.Line)
+				}
+				for _, id := range rep.NotRechecked {
+					fmt.Fprintf(out, "     note: %s: counts not recounted (source batch files removed by retention; its commitment to their receipt lines holds)\n", id)
+				}
 				for _, u := range rep.Unsealed {
 					fmt.Fprintf(out, "     note: %s is not referenced by any receipt (left by a crash before sealing; the exporter rewrites it)\n", u)
 				}

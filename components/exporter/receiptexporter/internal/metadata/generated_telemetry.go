@@ -13,6 +13,9 @@ type TelemetryBuilder struct {
 	TfocolReceiptWindowsSealed        metric.Int64Counter
 	TfocolReceiptSealDuration         metric.Float64Histogram
 	TfocolReceiptTracesCompletedEarly metric.Int64Counter
+	// retention (receiptexporter/retention.go)
+	TfocolReceiptDirectoryBytes    metric.Int64Gauge
+	TfocolReceiptBatchFilesRemoved metric.Int64Counter
 }
 
 // NewTelemetryBuilder creates the instruments from the component's meter provider.
@@ -24,7 +27,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 		metric.WithDescription("Records applied to their windows (delivered from the durable log by a tfo_log receiver), by signal."), metric.WithUnit("{record}"))
 	err = errors.Join(err, e)
 	tb.TfocolReceiptWindowsSealed, e = m.Int64Counter("tfocol_receipt_windows_sealed",
-		metric.WithDescription("Receipts sealed (windows, significant traces, alerts), by receipt type."), metric.WithUnit("{receipt}"))
+		metric.WithDescription("Receipts sealed (windows, significant traces, alerts, derived and retention receipts), by receipt type."), metric.WithUnit("{receipt}"))
 	err = errors.Join(err, e)
 	tb.TfocolReceiptSealDuration, e = m.Float64Histogram("tfocol_receipt_seal_duration",
 		metric.WithDescription("Time to seal one window (batch file, receipt line, ROOT)."), metric.WithUnit("s"),
@@ -32,6 +35,14 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 	err = errors.Join(err, e)
 	tb.TfocolReceiptTracesCompletedEarly, e = m.Int64Counter("tfocol_receipt_traces_completed_early",
 		metric.WithDescription("Open traces completed before trace_idle because trace_max_open traces were open (sealed if significant, with the spans they had)."), metric.WithUnit("{trace}"))
+	err = errors.Join(err, e)
+	tb.TfocolReceiptDirectoryBytes, e = m.Int64Gauge("tfocol_receipt_directory_bytes",
+		metric.WithDescription("Bytes under the receipt exporter's directory that count against retention.max_bytes (scrolls and caches; not the open windows' spools), measured at each retention sweep."),
+		metric.WithUnit("By"))
+	err = errors.Join(err, e)
+	tb.TfocolReceiptBatchFilesRemoved, e = m.Int64Counter("tfocol_receipt_batch_files_removed",
+		metric.WithDescription("Batch files removed by retention, by class and reason (expired, max_bytes); each removal is recorded in an obs_retention_applied receipt first."),
+		metric.WithUnit("{file}"))
 	err = errors.Join(err, e)
 	return &tb, err
 }
