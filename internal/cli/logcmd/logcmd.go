@@ -39,7 +39,7 @@ func New() *cobra.Command {
 			"a running gateway holds the log's lock.",
 		SilenceUsage: true,
 	}
-	cmd.AddCommand(checkCmd(), repairCmd(), cursorsCmd(), dropCursorCmd())
+	cmd.AddCommand(checkCmd(), repairCmd(), cursorsCmd(), dropCursorCmd(), parkedCmd())
 	return cmd
 }
 
