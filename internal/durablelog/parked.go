@@ -152,7 +152,18 @@ func OpenParked(dir string) (*ParkedStore, error) {
 		return nil, err
 	}
 	s := &ParkedStore{dir: dir}
-	for _, d := range []string{dir, filepath.Join(dir, replayDir)} {
+	st, err := s.Stats()
+	if err != nil {
+		return nil, err
+	}
+	s.entries, s.bytes = st.Entries+st.ReplayEntries, st.Bytes+st.ReplayBytes
+	return s, nil
+}
+
+// RemoveTemp deletes temporary files a crash left behind. Only the consumer that owns the store calls it (a CLI
+// running beside it would delete a file the consumer is writing).
+func (s *ParkedStore) RemoveTemp() {
+	for _, d := range []string{s.dir, filepath.Join(s.dir, replayDir)} {
 		ents, _ := os.ReadDir(d)
 		for _, e := range ents {
 			if strings.HasSuffix(e.Name(), tmpExt) {
@@ -160,12 +171,6 @@ func OpenParked(dir string) (*ParkedStore, error) {
 			}
 		}
 	}
-	st, err := s.Stats()
-	if err != nil {
-		return nil, err
-	}
-	s.entries, s.bytes = st.Entries+st.ReplayEntries, st.Bytes+st.ReplayBytes
-	return s, nil
 }
 
 // Dir is the store's directory.

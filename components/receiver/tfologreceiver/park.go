@@ -46,6 +46,7 @@ func newParker(r *logReceiver, logDir string, committed uint64, m metric.Meter) 
 	if err != nil {
 		return nil, err
 	}
+	store.RemoveTemp()
 	seqs, err := store.Seqs(committed)
 	if err != nil {
 		return nil, err
