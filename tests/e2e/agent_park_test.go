@@ -247,6 +247,7 @@ func TestAgentLogFullRefusesNewData(t *testing.T) {
 			t.Fatalf("unexpected answer %d: %s", res.Status, res.Body)
 		}
 	}
+	t.Logf("the agent accepted %d requests of ~1 MiB, then refused", len(accepted))
 	require.NotEmpty(t, refused, "the log never filled")
 	require.GreaterOrEqual(t, len(accepted), 20, "the log holds about 32 MiB")
 	v, _ := e2etest.MetricSum(t, agent.ScrapeMetrics(t), "tfocol_log_refusing", nil)
