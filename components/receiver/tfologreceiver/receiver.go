@@ -44,6 +44,12 @@ type logReceiver struct {
 
 	hostsMu sync.Mutex
 	hosts   []component.Host
+	// pipelines and started count the receiver's pipeline instances: delivery begins once every one of them
+	// has started, because the collector may start one pipeline's receiver before another pipeline's exporter
+	// (an entry of that signal would reach an exporter that has not started).
+	pipelines, started int
+	running            bool
+	cur                *durablelog.Cursor
 
 	stream    *stream
 	status    ingeststatus.Recorder
@@ -68,6 +74,26 @@ func (r *logReceiver) addHost(h component.Host) {
 	r.hostsMu.Lock()
 	r.hosts = append(r.hosts, h)
 	r.hostsMu.Unlock()
+}
+
+func (r *logReceiver) pipelineCreated() {
+	r.hostsMu.Lock()
+	r.pipelines++
+	r.hostsMu.Unlock()
+}
+
+// pipelineStarted starts delivery once the last of the receiver's pipeline instances has started.
+func (r *logReceiver) pipelineStarted() {
+	r.hostsMu.Lock()
+	defer r.hostsMu.Unlock()
+	r.started++
+	if r.started < r.pipelines || r.running || r.cur == nil {
+		return
+	}
+	r.running = true
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel, r.done = cancel, make(chan struct{})
+	go r.run(ctx, r.cur)
 }
 
 func (r *logReceiver) report(ev *componentstatus.Event) {
@@ -105,18 +131,20 @@ func (r *logReceiver) Start(_ context.Context, host component.Host) error {
 	}
 	r.stream = newStream(cur)
 	r.status = ingeststatus.FindRecorder(host)
-	ctx, cancel := context.WithCancel(context.Background())
-	r.cancel, r.done = cancel, make(chan struct{})
-	go r.run(ctx, cur)
+	r.hostsMu.Lock()
+	r.cur = cur
+	r.hostsMu.Unlock()
 	return nil
 }
 
 func (r *logReceiver) Shutdown(context.Context) error {
-	if r.cancel == nil {
-		return nil
+	r.hostsMu.Lock()
+	cancel, done := r.cancel, r.done
+	r.hostsMu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
 	}
-	r.cancel()
-	<-r.done
 	if r.park != nil {
 		r.park.close()
 	}

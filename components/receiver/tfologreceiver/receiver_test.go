@@ -212,3 +212,27 @@ func TestWatermark(t *testing.T) {
 	require.Eventually(t, func() bool { return !stream.Watermark().Before(before) }, 5*time.Second, 10*time.Millisecond,
 		"an idle consumer at the head has a watermark that follows the present")
 }
+
+// One receiver in a logs and a traces pipeline delivers nothing until both have started: the collector may start
+// one pipeline's receiver before another pipeline's exporter (an OTLP exporter that has not started panics).
+func TestDeliveryWaitsForEveryPipeline(t *testing.T) {
+	l := openLog(t, t.TempDir())
+	defer l.Close()
+	appendLogs(t, l, "a")
+	cfg := createDefaultConfig()
+	set := receivertest.NewNopSettings(metadata.Type)
+	set.ID = component.MustNewIDWithName("tfo_log", "two")
+	sink := &consumertest.LogsSink{}
+	lr, err := NewFactory().CreateLogs(context.Background(), set, cfg, sink)
+	require.NoError(t, err)
+	tr, err := NewFactory().CreateTraces(context.Background(), set, cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	h := host{componenttest.NewNopHost(), l}
+	require.NoError(t, lr.Start(context.Background(), h))
+	time.Sleep(300 * time.Millisecond)
+	assert.Empty(t, bodies(sink), "delivered before the traces pipeline started")
+	require.NoError(t, tr.Start(context.Background(), h))
+	require.Eventually(t, func() bool { return len(bodies(sink)) == 1 }, 5*time.Second, 5*time.Millisecond)
+	require.NoError(t, lr.Shutdown(context.Background()))
+	require.NoError(t, tr.Shutdown(context.Background()))
+}
