@@ -209,3 +209,16 @@ func TestParkConfigValidate(t *testing.T) {
 	cfg.Park.AfterAttempts = -1
 	require.Error(t, cfg.Validate())
 }
+
+var errTransient = errors.New("gateway unavailable")
+
+func durablelogRecord(typ uint8, payload []byte) durablelog.Record {
+	return durablelog.Record{Type: typ, Payload: payload}
+}
+
+func openParked(t *testing.T, logDir, consumer string) *durablelog.ParkedStore {
+	t.Helper()
+	s, err := durablelog.OpenParked(durablelog.ParkedDir(logDir, consumer))
+	require.NoError(t, err)
+	return s
+}
