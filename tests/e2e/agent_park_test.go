@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"compress/gzip"
 	"context"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -18,106 +15,67 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
-	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/tfocol/tfocol/internal/e2etest"
 )
 
-// parkStub is an OTLP/HTTP gateway stand-in that answers log requests with the status in refusing (0: accepts),
-// and records every log record it accepted (by body) and the Idempotency-Key of every log request.
-type parkStub struct {
-	refusing atomic.Int32
+// parkGateway is an OTLP gateway stand-in (an e2etest.Sink) that refuses log requests with the gRPC code in
+// refusing (mapped to its HTTP status over OTLP/HTTP; codes.OK: accepts), and remembers the Idempotency-Key of
+// every log request it refused.
+type parkGateway struct {
+	*e2etest.Sink
+	refusing atomic.Uint32
 
-	mu       sync.Mutex
-	accepted map[string]int
-	keys     map[string][]string // record body -> Idempotency-Keys of the requests that carried it
-	refused  int
+	mu          sync.Mutex
+	refusedKeys []string
 }
 
-func newParkStub(t *testing.T) (*parkStub, string) {
-	s := &parkStub{accepted: map[string]int{}, keys: map[string][]string{}}
-	srv := httptest.NewServer(http.HandlerFunc(s.serve))
-	t.Cleanup(srv.Close)
-	return s, srv.URL
-}
-
-func (s *parkStub) serve(w http.ResponseWriter, r *http.Request) {
-	var body io.Reader = r.Body
-	if r.Header.Get("Content-Encoding") == "gzip" {
-		zr, err := gzip.NewReader(r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
+func newParkGateway(t *testing.T) *parkGateway {
+	g := &parkGateway{Sink: e2etest.NewSink(t)}
+	g.Intercept(func(r e2etest.SinkRequest) error {
+		c := codes.Code(g.refusing.Load())
+		if r.Signal != e2etest.Logs || c == codes.OK {
+			return nil
 		}
-		body = zr
-	}
-	raw, err := io.ReadAll(body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	w.Header().Set("Content-Type", "application/x-protobuf")
-	if r.URL.Path != "/v1/logs" {
-		_, _ = w.Write(nil) // metrics and traces: accepted, not counted
-		return
-	}
-	req := plogotlp.NewExportRequest()
-	if err := req.UnmarshalProto(raw); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	bodies := logBodies(req.Logs())
-	refuse := int(s.refusing.Load())
-	s.mu.Lock()
-	for _, b := range bodies {
-		s.keys[b] = append(s.keys[b], r.Header.Get("Idempotency-Key"))
-		if refuse == 0 {
-			s.accepted[b]++
-		}
-	}
-	if refuse != 0 {
-		s.refused++
-	}
-	s.mu.Unlock()
-	if refuse != 0 {
-		http.Error(w, "stub gateway refuses this request", refuse)
-		return
-	}
-	out, _ := plogotlp.NewExportResponse().MarshalProto()
-	_, _ = w.Write(out)
+		g.mu.Lock()
+		g.refusedKeys = append(g.refusedKeys, first(r.Headers["idempotency-key"]))
+		g.mu.Unlock()
+		return status.Error(c, "stub gateway refuses this request")
+	})
+	return g
 }
 
-func logBodies(ld plog.Logs) []string {
-	var out []string
-	for i := 0; i < ld.ResourceLogs().Len(); i++ {
-		sls := ld.ResourceLogs().At(i).ScopeLogs()
-		for j := 0; j < sls.Len(); j++ {
-			lrs := sls.At(j).LogRecords()
-			for k := 0; k < lrs.Len(); k++ {
-				out = append(out, lrs.At(k).Body().AsString())
-			}
+func first(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
+}
+
+// count is how often a log record with this body was accepted.
+func (g *parkGateway) count(body string) int { return agentFileLines(g.Sink, body)[body] }
+
+// acceptedKeys counts the Idempotency-Keys of the accepted log requests.
+func (g *parkGateway) acceptedKeys() map[string]int {
+	out := map[string]int{}
+	for _, r := range g.Requests() {
+		if r.Signal == e2etest.Logs {
+			out[first(r.Headers["idempotency-key"])]++
 		}
 	}
 	return out
 }
 
-func (s *parkStub) count(body string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.accepted[body]
-}
-
-func (s *parkStub) keysOf(body string) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.keys[body]...)
-}
-
-// parkAgent runs the shipped agent (only the test's OTLP data) against the gateway at url.
-func parkAgent(t *testing.T, url, dataDir string, env map[string]string) *e2etest.Collector {
+// parkAgent runs the shipped agent (only the test's OTLP data) against gw over protocol (http or grpc).
+func parkAgent(t *testing.T, gw *parkGateway, protocol, dataDir string, env map[string]string) *e2etest.Collector {
 	t.Helper()
 	e := map[string]string{
-		"TELEMETRYFLOW_ENDPOINT":       url,
+		"TELEMETRYFLOW_PROTOCOL":       protocol,
+		"TELEMETRYFLOW_ENDPOINT":       gw.HTTPURL,
+		"TELEMETRYFLOW_GRPC_ENDPOINT":  gw.GRPCAddr,
+		"TELEMETRYFLOW_GRPC_INSECURE":  "true",
 		"TELEMETRYFLOW_API_KEY_ID":     "tfk_park",
 		"TELEMETRYFLOW_API_KEY_SECRET": "tfs_park",
 		"TELEMETRYFLOW_AGENT_ID":       "host-park",
@@ -151,16 +109,23 @@ func parkLogs(bodies ...string) plog.Logs {
 	return ld
 }
 
-// The shipped agent against a gateway that refuses its log requests with 400 (a permanent refusal): each refused
+// The shipped agent, over OTLP/HTTP and OTLP/gRPC, against a gateway that refuses its log requests with a
+// permanent error (HTTP 400, gRPC InvalidArgument): each refused
 // entry is parked at once (counted, logged, kept in the agent's data dir) and the agent goes on forwarding what
 // comes after it as soon as the gateway accepts again. `tfocol log parked list` shows the parked entries;
 // `tfocol log parked replay` hands them back and each arrives at the gateway exactly once, with the
 // Idempotency-Key of its refused attempt (so a real gateway deduplicates a replay a crash repeats).
 func TestAgentParksRefusedEntriesAndReplaysThem(t *testing.T) {
-	stub, url := newParkStub(t)
-	stub.refusing.Store(http.StatusBadRequest)
+	for _, protocol := range []string{"http", "grpc"} {
+		t.Run(protocol, func(t *testing.T) { agentParkScenario(t, protocol) })
+	}
+}
+
+func agentParkScenario(t *testing.T, protocol string) {
+	stub := newParkGateway(t)
+	stub.refusing.Store(uint32(codes.InvalidArgument)) // HTTP 400
 	dataDir := t.TempDir()
-	agent := parkAgent(t, url, dataDir, nil)
+	agent := parkAgent(t, stub, protocol, dataDir, nil)
 	send := func(bodies ...string) {
 		t.Helper()
 		res := parkSend(t, agent, parkLogs(bodies...))
@@ -180,11 +145,14 @@ func TestAgentParksRefusedEntriesAndReplaysThem(t *testing.T) {
 	}, "two entries parked")
 	assert.EqualValues(t, 2, metric("tfocol_log_parked_entries", fwd))
 	assert.Positive(t, metric("tfocol_log_parked_bytes", fwd))
-	assert.Len(t, stub.keysOf("refused-2"), 1, "a permanent refusal is not retried")
+	stub.mu.Lock()
+	refusedKeys := append([]string(nil), stub.refusedKeys...)
+	stub.mu.Unlock()
+	assert.Len(t, refusedKeys, 2, "a permanent refusal is not retried")
 	assert.Contains(t, agent.Logs(), "durable log entries parked")
 
 	// The gateway accepts again: new data flows, the parked data stays parked.
-	stub.refusing.Store(0)
+	stub.refusing.Store(uint32(codes.OK))
 	send("fresh-1")
 	e2etest.Eventually(t, 20*time.Second, func() bool { return stub.count("fresh-1") == 1 }, "new data forwarded after the refusals")
 	assert.Zero(t, stub.count("refused-1a")+stub.count("refused-2"), "parked data is not forwarded by itself")
@@ -194,7 +162,7 @@ func TestAgentParksRefusedEntriesAndReplaysThem(t *testing.T) {
 	out, err := exec.Command(bin, "log", "parked", "list", "--dir", logDir).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	assert.Contains(t, string(out), "tfo_log/forward")
-	assert.Contains(t, string(out), "400")
+	assert.Contains(t, string(out), "Permanent error")
 	assert.Contains(t, string(out), "2 entries")
 
 	out, err = exec.Command(bin, "log", "parked", "replay", "--dir", logDir).CombinedOutput()
@@ -209,10 +177,11 @@ func TestAgentParksRefusedEntriesAndReplaysThem(t *testing.T) {
 	for _, b := range []string{"refused-1a", "refused-1b", "refused-2", "fresh-1", "fresh-2"} {
 		assert.Equal(t, 1, stub.count(b), "%s arrived %d times", b, stub.count(b))
 	}
-	keys := stub.keysOf("refused-2")
-	require.Len(t, keys, 2, "refused once, replayed once")
-	assert.NotEmpty(t, keys[0])
-	assert.Equal(t, keys[0], keys[1], "the replay carries the Idempotency-Key of the refused attempt")
+	accepted := stub.acceptedKeys()
+	for _, k := range refusedKeys {
+		assert.NotEmpty(t, k)
+		assert.Equal(t, 1, accepted[k], "the replay carries the Idempotency-Key of the refused attempt, once")
+	}
 	assert.EqualValues(t, 2, metric("tfocol_log_consumer_replayed_total", fwd))
 	assert.Zero(t, metric("tfocol_log_parked_entries", fwd), "nothing left parked")
 	out, err = exec.Command(bin, "log", "parked", "list", "--dir", logDir).CombinedOutput()
@@ -225,9 +194,10 @@ func TestAgentParksRefusedEntriesAndReplaysThem(t *testing.T) {
 // then answers 503 (retryable) without evicting anything. Once the gateway is back, every accepted record
 // arrives exactly once, none of the refused ones does, and the agent accepts new data again.
 func TestAgentLogFullRefusesNewData(t *testing.T) {
-	stub, url := newParkStub(t)
-	stub.refusing.Store(http.StatusServiceUnavailable)
-	agent := parkAgent(t, url, t.TempDir(), map[string]string{"TFOCOL_QUEUE_MAX_BYTES": "33554432"}) // 4 segments of 8 MiB
+	stub := newParkGateway(t)
+	stub.refusing.Store(uint32(codes.Unavailable)) // HTTP 503
+	// 32 MiB: the least the log takes (4 segments of 8 MiB).
+	agent := parkAgent(t, stub, "http", t.TempDir(), map[string]string{"TFOCOL_QUEUE_MAX_BYTES": "33554432"})
 	pad := strings.Repeat("x", 256<<10)
 	var accepted, refused []string
 	for i := 0; i < 400 && len(refused) < 3; i++ {
@@ -255,7 +225,7 @@ func TestAgentLogFullRefusesNewData(t *testing.T) {
 	parkedNow, _ := e2etest.MetricSum(t, agent.ScrapeMetrics(t), "tfocol_log_consumer_parked_total", nil)
 	assert.Zero(t, parkedNow, "a retryable answer is not parked")
 
-	stub.refusing.Store(0)
+	stub.refusing.Store(uint32(codes.OK))
 	e2etest.Eventually(t, 60*time.Second, func() bool {
 		for _, tag := range accepted {
 			if stub.count(tag) == 0 {
