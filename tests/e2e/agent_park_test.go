@@ -110,11 +110,11 @@ func parkLogs(bodies ...string) plog.Logs {
 }
 
 // The shipped agent, over OTLP/HTTP and OTLP/gRPC, against a gateway that refuses its log requests with a
-// permanent error (HTTP 400, gRPC InvalidArgument): each refused
-// entry is parked at once (counted, logged, kept in the agent's data dir) and the agent goes on forwarding what
-// comes after it as soon as the gateway accepts again. `tfocol log parked list` shows the parked entries;
-// `tfocol log parked replay` hands them back and each arrives at the gateway exactly once, with the
-// Idempotency-Key of its refused attempt (so a real gateway deduplicates a replay a crash repeats).
+// permanent error (HTTP 400, gRPC InvalidArgument): each refused entry is parked at once (counted, logged, kept
+// in the agent's data dir) and the agent goes on forwarding what comes after it as soon as the gateway accepts
+// again. `tfocol log parked list` shows the parked entries; `tfocol log parked replay` hands them back and each
+// arrives at the gateway exactly once, with the Idempotency-Key of its refused attempt (so a real gateway
+// deduplicates a replay a crash repeats).
 func TestAgentParksRefusedEntriesAndReplaysThem(t *testing.T) {
 	for _, protocol := range []string{"http", "grpc"} {
 		t.Run(protocol, func(t *testing.T) { agentParkScenario(t, protocol) })
