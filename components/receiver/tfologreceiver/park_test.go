@@ -222,3 +222,34 @@ func openParked(t *testing.T, logDir, consumer string) *durablelog.ParkedStore {
 	require.NoError(t, err)
 	return s
 }
+
+// park.after bounds the time an entry keeps failing; park.max_bytes bounds the store: an entry that does not fit
+// is retried instead of parked (never dropped).
+func TestParkAfterElapsedAndStoreBound(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir)
+	defer l.Close()
+	appendLogs(t, l, "slow", "next")
+	cfg := parkConfig("fwd")
+	cfg.Park.After = 100 * time.Millisecond
+	g := newGate(false, "slow")
+	start := time.Now()
+	r := startReceiver(t, l, cfg, consumerFunc(g.consume))
+	require.Eventually(t, func() bool { return len(g.got()) == 1 }, 5*time.Second, 5*time.Millisecond)
+	assert.GreaterOrEqual(t, time.Since(start), 100*time.Millisecond)
+	p := parkedIn(t, dir, "fwd")
+	require.Len(t, p, 1)
+	assert.EqualValues(t, 1, p[0].Seq)
+	require.NoError(t, r.Shutdown(context.Background()))
+
+	// A second consumer whose store is bounded below one entry: it keeps retrying, nothing parked or skipped.
+	cfg2 := parkConfig("tight")
+	cfg2.Park.Permanent = true
+	cfg2.Park.MaxBytes = 1
+	g2 := newGate(true, "slow")
+	r2 := startReceiver(t, l, cfg2, consumerFunc(g2.consume))
+	defer r2.Shutdown(context.Background())
+	require.Eventually(t, func() bool { return g2.callsOf("slow") >= 5 }, 5*time.Second, 5*time.Millisecond)
+	assert.Empty(t, g2.got(), "nothing after the entry that could not be parked")
+	assert.Empty(t, parkedIn(t, dir, "tight"))
+}
