@@ -34,9 +34,9 @@ func New() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "log",
 		Short: "Check, repair and inspect the gateway's durable log offline",
-		Long: "Work with a durable log directory (the tfo_log receiver's storage). check and cursors only read;\n" +
-			"repair salvages every intact entry and copies damaged bytes to DIR/damaged/. All of them refuse while\n" +
-			"a running gateway holds the log's lock.",
+		Long: "Work with a durable log directory (the tfo_log extension's directory, gateway or agent). check and\n" +
+			"cursors only read; repair salvages every intact entry and copies damaged bytes to DIR/damaged/; those\n" +
+			"refuse while a running collector holds the log's lock. parked list|replay work while it runs.",
 		SilenceUsage: true,
 	}
 	cmd.AddCommand(checkCmd(), repairCmd(), cursorsCmd(), dropCursorCmd(), parkedCmd())
