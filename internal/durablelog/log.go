@@ -622,3 +622,6 @@ func (l *Log) Stats() Stats {
 	sort.Slice(st.Cursors, func(i, j int) bool { return st.Cursors[i].Name < st.Cursors[j].Name })
 	return st
 }
+
+// Dir is the log's directory.
+func (l *Log) Dir() string { return l.dir }

@@ -174,7 +174,7 @@ func TestAgentBuffersThroughGatewayOutageAndRestart(t *testing.T) {
 	}
 	time.Sleep(3 * time.Second) // host metrics keep being collected into the queue
 
-	agent.Restart(t) // graceful restart: the persistent queue keeps what it holds
+	agent.Restart(t) // graceful restart: the durable log keeps what it holds
 	time.Sleep(2 * time.Second)
 	outageEnd := time.Now()
 	gw.Restart(t)

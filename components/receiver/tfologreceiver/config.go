@@ -24,9 +24,29 @@ type Config struct {
 	RetryMax     time.Duration `mapstructure:"retry_max_interval"`
 	// StallAfter is how long the consumer may keep failing before health reports it.
 	StallAfter time.Duration `mapstructure:"stall_after"`
+	// Park bounds the retries: an entry past the bound is parked (kept on disk, counted, replayable with
+	// `tfocol log parked replay`) and the cursor moves on. Off by default: retried forever.
+	Park ParkConfig `mapstructure:"park"`
 
 	_ struct{}
 }
+
+// ParkConfig says when a failing entry is parked instead of retried. Any bound set enables parking.
+type ParkConfig struct {
+	// Permanent parks an entry at once when its pipeline refuses it with a permanent error (an HTTP 400 or
+	// gRPC InvalidArgument from an OTLP exporter: retrying cannot change the answer).
+	Permanent bool `mapstructure:"permanent"`
+	// AfterAttempts parks an entry after this many failed attempts; 0 = no attempt bound.
+	AfterAttempts int `mapstructure:"after_attempts"`
+	// After parks an entry that has kept failing this long (since its first failure); 0 = no time bound.
+	After time.Duration `mapstructure:"after"`
+	// MaxBytes bounds the parked store; an entry that does not fit is retried instead (never dropped); 0 =
+	// unbounded.
+	MaxBytes int64 `mapstructure:"max_bytes"`
+}
+
+// Enabled reports whether any bound is set.
+func (p ParkConfig) Enabled() bool { return p.Permanent || p.AfterAttempts > 0 || p.After > 0 }
 
 func createDefaultConfig() *Config {
 	return &Config{
@@ -53,6 +73,9 @@ func (c *Config) Validate() error {
 	}
 	if c.StallAfter <= 0 {
 		errs = append(errs, errors.New("stall_after must be positive"))
+	}
+	if c.Park.AfterAttempts < 0 || c.Park.After < 0 || c.Park.MaxBytes < 0 {
+		errs = append(errs, errors.New("park.after_attempts, park.after and park.max_bytes must not be negative"))
 	}
 	return errors.Join(errs...)
 }

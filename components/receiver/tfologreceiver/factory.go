@@ -33,15 +33,22 @@ type signalReceiver struct {
 }
 
 func (s signalReceiver) Start(ctx context.Context, host component.Host) error {
-	s.h.Value().addHost(host)
-	return s.h.Start(ctx, host)
+	r := s.h.Value()
+	r.addHost(host)
+	if err := s.h.Start(ctx, host); err != nil {
+		return err
+	}
+	r.pipelineStarted()
+	return nil
 }
 
 func (s signalReceiver) Shutdown(ctx context.Context) error { return s.h.Shutdown(ctx) }
 
 func get(set receiver.Settings, cfg component.Config) signalReceiver {
 	c := cfg.(*Config)
-	return signalReceiver{h: receivers.Get(c, func() *logReceiver { return newLogReceiver(c, set) })}
+	h := receivers.Get(c, func() *logReceiver { return newLogReceiver(c, set) })
+	h.Value().pipelineCreated()
+	return signalReceiver{h: h}
 }
 
 func createLogs(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Logs) (receiver.Logs, error) {

@@ -44,6 +44,12 @@ type logReceiver struct {
 
 	hostsMu sync.Mutex
 	hosts   []component.Host
+	// pipelines and started count the receiver's pipeline instances: delivery begins once every one of them
+	// has started, because the collector may start one pipeline's receiver before another pipeline's exporter
+	// (an entry of that signal would reach an exporter that has not started).
+	pipelines, started int
+	running            bool
+	cur                *durablelog.Cursor
 
 	stream    *stream
 	status    ingeststatus.Recorder
@@ -52,6 +58,7 @@ type logReceiver struct {
 	delivered metric.Int64Counter
 	retries   metric.Int64Counter
 	dropped   metric.Int64Counter
+	park      *parker // nil unless cfg.Park is enabled
 }
 
 func newLogReceiver(cfg *Config, set receiver.Settings) *logReceiver {
@@ -67,6 +74,26 @@ func (r *logReceiver) addHost(h component.Host) {
 	r.hostsMu.Lock()
 	r.hosts = append(r.hosts, h)
 	r.hostsMu.Unlock()
+}
+
+func (r *logReceiver) pipelineCreated() {
+	r.hostsMu.Lock()
+	r.pipelines++
+	r.hostsMu.Unlock()
+}
+
+// pipelineStarted starts delivery once the last of the receiver's pipeline instances has started.
+func (r *logReceiver) pipelineStarted() {
+	r.hostsMu.Lock()
+	defer r.hostsMu.Unlock()
+	r.started++
+	if r.started < r.pipelines || r.running || r.cur == nil {
+		return
+	}
+	r.running = true
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel, r.done = cancel, make(chan struct{})
+	go r.run(ctx, r.cur)
 }
 
 func (r *logReceiver) report(ev *componentstatus.Event) {
@@ -97,26 +124,39 @@ func (r *logReceiver) Start(_ context.Context, host component.Host) error {
 	if err := errors.Join(e1, e2, e3); err != nil {
 		return err
 	}
+	if r.cfg.Park.Enabled() {
+		if r.park, err = newParker(r, p.DurableLog().Dir(), cur.Committed(), m); err != nil {
+			return err
+		}
+	}
 	r.stream = newStream(cur)
 	r.status = ingeststatus.FindRecorder(host)
-	ctx, cancel := context.WithCancel(context.Background())
-	r.cancel, r.done = cancel, make(chan struct{})
-	go r.run(ctx, cur)
+	r.hostsMu.Lock()
+	r.cur = cur
+	r.hostsMu.Unlock()
 	return nil
 }
 
 func (r *logReceiver) Shutdown(context.Context) error {
-	if r.cancel == nil {
-		return nil
+	r.hostsMu.Lock()
+	cancel, done := r.cancel, r.done
+	r.hostsMu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
 	}
-	r.cancel()
-	<-r.done
+	if r.park != nil {
+		r.park.close()
+	}
 	return nil
 }
 
 func (r *logReceiver) run(ctx context.Context, cur *durablelog.Cursor) {
 	defer close(r.done)
 	for ctx.Err() == nil {
+		if r.park != nil && !r.park.replay(ctx) {
+			return
+		}
 		r.stream.noteHead()
 		rctx, cancel := context.WithTimeout(ctx, idlePoll)
 		entries, err := cur.Next(rctx, readEntries, readBytes)
@@ -133,9 +173,17 @@ func (r *logReceiver) run(ctx context.Context, cur *durablelog.Cursor) {
 			continue
 		}
 		for i := 0; i < len(entries); {
+			if r.park != nil && r.park.passOver(entries[i].Seq) {
+				r.stream.deliveredThrough(entries[i]) // parked before a crash, or replayed already
+				i++
+				continue
+			}
 			j := r.groupEnd(entries, i)
-			if !r.deliver(ctx, entries[i:j]) {
+			switch r.deliver(ctx, entries[i:j], false) {
+			case stopped:
 				return
+			case parked:
+				r.stream.deliveredThrough(entries[j-1])
 			}
 			i = j
 		}
@@ -145,16 +193,27 @@ func (r *logReceiver) run(ctx context.Context, cur *durablelog.Cursor) {
 // groupEnd returns the end of the run of entries starting at i that are delivered as one request.
 func (r *logReceiver) groupEnd(entries []durablelog.Entry, i int) int {
 	j, size := i+1, len(entries[i].Payload)
-	for j < len(entries) && entries[j].Type == entries[i].Type && size+len(entries[j].Payload) <= r.cfg.MaxBatchBytes {
+	for j < len(entries) && entries[j].Type == entries[i].Type && size+len(entries[j].Payload) <= r.cfg.MaxBatchBytes &&
+		(r.park == nil || !r.park.isParked(entries[j].Seq)) {
 		size += len(entries[j].Payload)
 		j++
 	}
 	return j
 }
 
-// deliver hands a group of entries to the pipeline of its signal, retrying until it is accepted or the receiver
-// stops (false). Entries of a signal this receiver has no pipeline for are passed over.
-func (r *logReceiver) deliver(ctx context.Context, group []durablelog.Entry) bool {
+// outcome of one deliver call.
+type outcome int
+
+const (
+	stopped   outcome = iota // the receiver is stopping; nothing is committed
+	delivered                // accepted (or passed over); deliver moved the stream
+	parked                   // in the parked store; the caller moves on
+)
+
+// deliver hands a group of entries to the pipeline of its signal, retrying until it is accepted, parked (when
+// cfg.Park bounds the retries) or the receiver stops. Entries of a signal this receiver has no pipeline for are
+// passed over. A replayed entry (replay) is delivered out of log order and does not move the stream.
+func (r *logReceiver) deliver(ctx context.Context, group []durablelog.Entry, replay bool) outcome {
 	last := group[len(group)-1]
 	sig := loghost.SignalName(last.Type)
 	// One buffer the consumers may keep: the log reuses its read buffers.
@@ -171,14 +230,21 @@ func (r *logReceiver) deliver(ctx context.Context, group []durablelog.Entry) boo
 		r.set.Logger.Error("durable log entry could not be decoded; skipped", zap.String("consumer", r.name),
 			zap.Uint64("first_seq", group[0].Seq), zap.Uint64("last_seq", last.Seq), zap.Error(err))
 		r.dropped.Add(ctx, int64(len(group)), metric.WithAttributes(attribute.String("consumer", r.name)))
-		r.stream.deliveredThrough(last)
-		return true
+		if !replay {
+			r.stream.deliveredThrough(last)
+		}
+		return delivered
 	}
 	if !ok {
-		r.stream.deliveredThrough(last)
-		return true
+		if !replay {
+			r.stream.deliveredThrough(last)
+		}
+		return delivered
 	}
 	d := durablelog.Delivery{Seq: last.Seq, Arrival: last.Arrival, Stream: r.stream}
+	if replay {
+		d.Stream = replayStream{r.stream}
+	}
 	if len(group) == 1 {
 		d.Payload = payload
 	}
@@ -186,18 +252,30 @@ func (r *logReceiver) deliver(ctx context.Context, group []durablelog.Entry) boo
 	backoff := r.cfg.RetryInitial
 	var failingSince time.Time
 	stalled := false
+	attempts, retried := 0, 0
+	result := delivered
 	for {
 		err := call(dctx)
 		if err == nil {
 			break
 		}
 		if ctx.Err() != nil {
-			return false
+			return stopped
 		}
-		r.retries.Add(ctx, 1, metric.WithAttributes(attribute.String("consumer", r.name)))
-		r.status.DeliveryFailed(r.name)
+		attempts++
 		if failingSince.IsZero() {
 			failingSince = time.Now()
+		}
+		if r.park != nil {
+			if reason, due := r.park.due(err, attempts, time.Since(failingSince)); due && r.park.put(ctx, group, sig, reason, err, replay) {
+				result = parked
+				break
+			}
+		}
+		retried++
+		r.retries.Add(ctx, 1, metric.WithAttributes(attribute.String("consumer", r.name)))
+		r.status.DeliveryFailed(r.name)
+		if retried == 1 {
 			r.set.Logger.Warn("durable log consumer failed; retrying the same entries until it succeeds",
 				zap.String("consumer", r.name), zap.String("signal", sig), zap.Uint64("seq", last.Seq), zap.Error(err))
 		}
@@ -208,11 +286,11 @@ func (r *logReceiver) deliver(ctx context.Context, group []durablelog.Entry) boo
 			r.report(componentstatus.NewRecoverableErrorEvent(err))
 		}
 		if !sleep(ctx, backoff) {
-			return false
+			return stopped
 		}
 		backoff = min(2*backoff, r.cfg.RetryMax)
 	}
-	if !failingSince.IsZero() {
+	if retried > 0 {
 		r.set.Logger.Info("durable log consumer recovered", zap.String("consumer", r.name),
 			zap.Duration("failed_for", time.Since(failingSince)))
 		r.status.DeliveryRecovered(r.name)
@@ -220,9 +298,14 @@ func (r *logReceiver) deliver(ctx context.Context, group []durablelog.Entry) boo
 			r.report(componentstatus.NewEvent(componentstatus.StatusOK))
 		}
 	}
+	if result == parked {
+		return parked
+	}
 	r.delivered.Add(ctx, int64(len(group)), metric.WithAttributes(attribute.String("consumer", r.name), attribute.String("signal", sig)))
-	r.stream.deliveredThrough(last)
-	return true
+	if !replay {
+		r.stream.deliveredThrough(last)
+	}
+	return delivered
 }
 
 // decode turns a payload into the consumer call of its signal; ok is false when no pipeline takes the signal.

@@ -3,6 +3,7 @@ package tfologreceiver
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -140,17 +141,25 @@ func TestMergingAndDelivery(t *testing.T) {
 
 	cfg2 := createDefaultConfig()
 	cfg2.Consumer = "alone"
+	var mu sync.Mutex
 	var seqs []uint64
+	got := func() []uint64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]uint64(nil), seqs...)
+	}
 	alone := consumerFunc(func(ctx context.Context, _ plog.Logs) error {
 		d, ok := durablelog.DeliveryFrom(ctx)
-		require.True(t, ok, "each call carries its Delivery")
+		assert.True(t, ok, "each call carries its Delivery")
+		mu.Lock()
 		seqs = append(seqs, d.Seq)
+		mu.Unlock()
 		return nil
 	})
 	r = startReceiver(t, l, cfg2, alone)
 	defer r.Shutdown(context.Background())
-	require.Eventually(t, func() bool { return len(seqs) == 4 }, 5*time.Second, 5*time.Millisecond)
-	assert.Equal(t, []uint64{1, 2, 3, 4}, seqs)
+	require.Eventually(t, func() bool { return len(got()) == 4 }, 5*time.Second, 5*time.Millisecond)
+	assert.Equal(t, []uint64{1, 2, 3, 4}, got())
 }
 
 type consumerFunc func(context.Context, plog.Logs) error
@@ -165,17 +174,18 @@ func TestHoldKeepsCursorBack(t *testing.T) {
 	l := openLog(t, dir)
 	appendLogs(t, l, "a", "b", "c")
 	cfg := createDefaultConfig()
-	var release func()
-	n := 0
+	var release atomic.Pointer[func()]
+	var n atomic.Int32
 	held := consumerFunc(func(ctx context.Context, _ plog.Logs) error {
 		d, _ := durablelog.DeliveryFrom(ctx)
-		if n++; n == 2 {
-			release = d.Stream.Hold(d.Seq)
+		if n.Add(1) == 2 {
+			rel := d.Stream.Hold(d.Seq)
+			release.Store(&rel)
 		}
 		return nil
 	})
 	r := startReceiver(t, l, cfg, held)
-	require.Eventually(t, func() bool { return n == 3 }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return n.Load() == 3 }, 5*time.Second, 5*time.Millisecond)
 	require.NoError(t, r.Shutdown(context.Background()))
 	require.NoError(t, l.Close())
 
@@ -186,7 +196,7 @@ func TestHoldKeepsCursorBack(t *testing.T) {
 	assert.Equal(t, []string{"b", "c"}, bodies(again), "redelivered from the held entry")
 	require.NoError(t, r.Shutdown(context.Background()))
 	require.NoError(t, l.Close())
-	require.NotNil(t, release)
+	require.NotNil(t, release.Load())
 }
 
 // The watermark never runs ahead of what was delivered, and follows the present while the consumer is idle at
@@ -195,11 +205,11 @@ func TestWatermark(t *testing.T) {
 	l := openLog(t, t.TempDir())
 	defer l.Close()
 	cfg := createDefaultConfig()
-	var stream durablelog.Stream
+	var streamV atomic.Value
 	var lastArrival atomic.Int64
 	c := consumerFunc(func(ctx context.Context, _ plog.Logs) error {
 		d, _ := durablelog.DeliveryFrom(ctx)
-		stream = d.Stream
+		streamV.Store(d.Stream)
 		assert.False(t, d.Stream.Watermark().After(time.Unix(0, d.Arrival)), "watermark ahead of the entry being delivered")
 		lastArrival.Store(d.Arrival)
 		return nil
@@ -207,8 +217,33 @@ func TestWatermark(t *testing.T) {
 	r := startReceiver(t, l, cfg, c)
 	defer r.Shutdown(context.Background())
 	appendLogs(t, l, "a", "b")
-	require.Eventually(t, func() bool { return stream != nil && lastArrival.Load() > 0 }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return streamV.Load() != nil && lastArrival.Load() > 0 }, 5*time.Second, 5*time.Millisecond)
+	stream := streamV.Load().(durablelog.Stream)
 	before := time.Now()
 	require.Eventually(t, func() bool { return !stream.Watermark().Before(before) }, 5*time.Second, 10*time.Millisecond,
 		"an idle consumer at the head has a watermark that follows the present")
+}
+
+// One receiver in a logs and a traces pipeline delivers nothing until both have started: the collector may start
+// one pipeline's receiver before another pipeline's exporter (an OTLP exporter that has not started panics).
+func TestDeliveryWaitsForEveryPipeline(t *testing.T) {
+	l := openLog(t, t.TempDir())
+	defer l.Close()
+	appendLogs(t, l, "a")
+	cfg := createDefaultConfig()
+	set := receivertest.NewNopSettings(metadata.Type)
+	set.ID = component.MustNewIDWithName("tfo_log", "two")
+	sink := &consumertest.LogsSink{}
+	lr, err := NewFactory().CreateLogs(context.Background(), set, cfg, sink)
+	require.NoError(t, err)
+	tr, err := NewFactory().CreateTraces(context.Background(), set, cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	h := host{componenttest.NewNopHost(), l}
+	require.NoError(t, lr.Start(context.Background(), h))
+	time.Sleep(300 * time.Millisecond)
+	assert.Empty(t, bodies(sink), "delivered before the traces pipeline started")
+	require.NoError(t, tr.Start(context.Background(), h))
+	require.Eventually(t, func() bool { return len(bodies(sink)) == 1 }, 5*time.Second, 5*time.Millisecond)
+	require.NoError(t, lr.Shutdown(context.Background()))
+	require.NoError(t, tr.Shutdown(context.Background()))
 }
