@@ -3,6 +3,7 @@ package tfologreceiver
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -140,17 +141,26 @@ func TestMergingAndDelivery(t *testing.T) {
 
 	cfg2 := createDefaultConfig()
 	cfg2.Consumer = "alone"
+	// The consumer runs on the receiver's goroutine, the checks on the test's.
+	var mu sync.Mutex
 	var seqs []uint64
+	delivered := func() []uint64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]uint64(nil), seqs...)
+	}
 	alone := consumerFunc(func(ctx context.Context, _ plog.Logs) error {
 		d, ok := durablelog.DeliveryFrom(ctx)
-		require.True(t, ok, "each call carries its Delivery")
+		assert.True(t, ok, "each call carries its Delivery")
+		mu.Lock()
 		seqs = append(seqs, d.Seq)
+		mu.Unlock()
 		return nil
 	})
 	r = startReceiver(t, l, cfg2, alone)
 	defer r.Shutdown(context.Background())
-	require.Eventually(t, func() bool { return len(seqs) == 4 }, 5*time.Second, 5*time.Millisecond)
-	assert.Equal(t, []uint64{1, 2, 3, 4}, seqs)
+	require.Eventually(t, func() bool { return len(delivered()) == 4 }, 5*time.Second, 5*time.Millisecond)
+	assert.Equal(t, []uint64{1, 2, 3, 4}, delivered())
 }
 
 type consumerFunc func(context.Context, plog.Logs) error
@@ -165,17 +175,17 @@ func TestHoldKeepsCursorBack(t *testing.T) {
 	l := openLog(t, dir)
 	appendLogs(t, l, "a", "b", "c")
 	cfg := createDefaultConfig()
-	var release func()
-	n := 0
+	var release func() // read only after Shutdown, which waits for the consumer's goroutine
+	var n atomic.Int32 // counted on the receiver's goroutine, polled on the test's
 	held := consumerFunc(func(ctx context.Context, _ plog.Logs) error {
 		d, _ := durablelog.DeliveryFrom(ctx)
-		if n++; n == 2 {
+		if n.Add(1) == 2 {
 			release = d.Stream.Hold(d.Seq)
 		}
 		return nil
 	})
 	r := startReceiver(t, l, cfg, held)
-	require.Eventually(t, func() bool { return n == 3 }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return n.Load() == 3 }, 5*time.Second, 5*time.Millisecond)
 	require.NoError(t, r.Shutdown(context.Background()))
 	require.NoError(t, l.Close())
 
@@ -195,11 +205,11 @@ func TestWatermark(t *testing.T) {
 	l := openLog(t, t.TempDir())
 	defer l.Close()
 	cfg := createDefaultConfig()
-	var stream durablelog.Stream
+	var stream atomic.Pointer[durablelog.Stream] // set on the receiver's goroutine, read on the test's
 	var lastArrival atomic.Int64
 	c := consumerFunc(func(ctx context.Context, _ plog.Logs) error {
 		d, _ := durablelog.DeliveryFrom(ctx)
-		stream = d.Stream
+		stream.Store(&d.Stream)
 		assert.False(t, d.Stream.Watermark().After(time.Unix(0, d.Arrival)), "watermark ahead of the entry being delivered")
 		lastArrival.Store(d.Arrival)
 		return nil
@@ -207,8 +217,8 @@ func TestWatermark(t *testing.T) {
 	r := startReceiver(t, l, cfg, c)
 	defer r.Shutdown(context.Background())
 	appendLogs(t, l, "a", "b")
-	require.Eventually(t, func() bool { return stream != nil && lastArrival.Load() > 0 }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return stream.Load() != nil && lastArrival.Load() > 0 }, 5*time.Second, 5*time.Millisecond)
 	before := time.Now()
-	require.Eventually(t, func() bool { return !stream.Watermark().Before(before) }, 5*time.Second, 10*time.Millisecond,
+	require.Eventually(t, func() bool { return !(*stream.Load()).Watermark().Before(before) }, 5*time.Second, 10*time.Millisecond,
 		"an idle consumer at the head has a watermark that follows the present")
 }
