@@ -90,10 +90,12 @@ func TestConcurrentAppendsShareFsyncs(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	// OnCommit runs after the group's appenders are released; Close waits for the committer, so every call
+	// has happened once it returns.
+	require.NoError(t, l.Close())
 	require.EqualValues(t, g*per, entries.Load())
 	t.Logf("%d appends in %d group commits", g*per, commits.Load())
 	require.Less(t, commits.Load(), int64(g*per/4), "concurrent appends must share fsyncs")
-	require.NoError(t, l.Close())
 
 	l2, rep := open(t, Options{Dir: dir})
 	require.True(t, rep.Clean())
