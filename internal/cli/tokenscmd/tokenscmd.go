@@ -17,8 +17,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tfocol/tfocol/components/extension/tfoauthextension/keyfile"
-	"github.com/tfocol/tfocol/components/extension/tfoauthextension/tokenfile"
+	"github.com/tfocol/tfocol/internal/credentials/keyfile"
+	"github.com/tfocol/tfocol/internal/credentials/tokenfile"
 )
 
 // Environment variables giving the defaults of the flags; the shipped gateway config reads the same ones.
