@@ -20,7 +20,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 
-	"github.com/tfocol/tfocol/components/extension/tfoauthextension/keyfile"
+	"github.com/tfocol/tfocol/internal/credentials/keyfile"
 	"github.com/tfocol/tfocol/internal/e2etest"
 	"github.com/tfocol/tfocol/internal/procfs"
 	"github.com/tfocol/tfocol/internal/receipts"

@@ -7,7 +7,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/tfocol/tfocol/internal/receipts"
+	"github.com/tfocol/tfocol/internal/atomicfile"
 )
 
 // The snapshot is the tally on disk: written atomically (temporary file, fsync, rename) every flush interval and
@@ -79,7 +79,7 @@ func (t *Tally) Save(path string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := receipts.WriteFileAtomic(path, data); err != nil {
+	if err := atomicfile.WriteFile(path, data, 0o600); err != nil {
 		return 0, err
 	}
 	t.mu.Lock()

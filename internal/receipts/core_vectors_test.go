@@ -23,6 +23,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/tfocol/tfocol/internal/atomicfile"
 	"github.com/tfocol/tfocol/internal/receipts/checkpoint"
 	"github.com/tfocol/tfocol/internal/receipts/merkle"
 )
@@ -228,7 +229,7 @@ func (c *coreScroll) write(t *testing.T, dir string, expect expectation) {
 			if e := c.fileEdit[i]; e != nil {
 				body = e(body)
 			}
-			require.NoError(t, WriteFileAtomic(filepath.Join(dir, filepath.FromSlash(r.StoragePath)), body))
+			require.NoError(t, atomicfile.WriteFile(filepath.Join(dir, filepath.FromSlash(r.StoragePath)), body, 0o600))
 		}
 		r.Seq, r.PrevHash = uint64(i), prev
 		line, err := r.Marshal()
@@ -243,7 +244,7 @@ func (c *coreScroll) write(t *testing.T, dir string, expect expectation) {
 		hashes = append(hashes, merkle.BLAKE3.HashLeaf(line))
 		log = append(append(log, line...), '\n')
 	}
-	require.NoError(t, WriteFileAtomic(filepath.Join(dir, ReceiptsFile), log))
+	require.NoError(t, atomicfile.WriteFile(filepath.Join(dir, ReceiptsFile), log, 0o600))
 	cp := checkpoint.Checkpoint{Origin: c.origin, Size: uint64(len(hashes)), Root: merkle.Root(merkle.BLAKE3, hashes)}
 	var signer note.Signer = origin
 	if c.unsigned {

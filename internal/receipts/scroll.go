@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/tfocol/tfocol/internal/atomicfile"
 	"github.com/tfocol/tfocol/internal/receipts/checkpoint"
 	"github.com/tfocol/tfocol/internal/receipts/merkle"
 )
@@ -59,7 +60,7 @@ var ErrRootAhead = errors.New("ROOT claims more receipts than the receipt log ho
 func OpenScroll(dir, origin string, signer note.Signer) (*Scroll, RecoveryNote, error) {
 	var rn RecoveryNote
 	path := filepath.Join(dir, ReceiptsFile)
-	if err := MkdirAllDurable(filepath.Dir(path)); err != nil {
+	if err := atomicfile.MkdirAllDurable(filepath.Dir(path)); err != nil {
 		return nil, rn, err
 	}
 	data, err := os.ReadFile(path)
@@ -69,7 +70,7 @@ func OpenScroll(dir, origin string, signer note.Signer) (*Scroll, RecoveryNote, 
 	lines, tail := SplitLines(data)
 	if len(tail) > 0 {
 		aside := fmt.Sprintf("%s.torn-%d", path, time.Now().UnixNano())
-		if err := WriteFileAtomic(aside, tail); err != nil {
+		if err := atomicfile.WriteFile(aside, tail, 0o600); err != nil {
 			return nil, rn, fmt.Errorf("saving torn receipt tail: %w", err)
 		}
 		if err := os.Truncate(path, int64(len(data)-len(tail))); err != nil {
@@ -149,7 +150,7 @@ func (s *Scroll) writeRoot() error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(filepath.Join(s.dir, RootFile), raw)
+	return atomicfile.WriteFile(filepath.Join(s.dir, RootFile), raw, 0o600)
 }
 
 // Dir is the scroll directory.
@@ -239,7 +240,7 @@ func (s *Scroll) SealFile(storagePath string, leaves [][]byte, r *Receipt) error
 	for _, l := range leaves {
 		body = AppendRecord(body, l)
 	}
-	if err := WriteFileAtomic(filepath.Join(s.dir, filepath.FromSlash(storagePath)), body); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(s.dir, filepath.FromSlash(storagePath)), body, 0o600); err != nil {
 		return err
 	}
 	sum := merkle.Sum(body)

@@ -39,6 +39,12 @@ type Handle[K comparable, V Component] struct {
 
 // Get returns a handle on the instance for key, creating it with create on first use.
 func (m *Map[K, V]) Get(key K, create func() V) *Handle[K, V] {
+	h, _ := m.GetOrCreate(key, func() (V, error) { return create(), nil })
+	return h
+}
+
+// GetOrCreate is Get for a create that can fail; a failed create leaves nothing behind, so the next call tries again.
+func (m *Map[K, V]) GetOrCreate(key K, create func() (V, error)) (*Handle[K, V], error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.m == nil {
@@ -46,11 +52,22 @@ func (m *Map[K, V]) Get(key K, create func() V) *Handle[K, V] {
 	}
 	e, ok := m.m[key]
 	if !ok {
-		e = &entry[V]{v: create()}
+		v, err := create()
+		if err != nil {
+			return nil, err
+		}
+		e = &entry[V]{v: v}
 		m.m[key] = e
 	}
 	e.refs++
-	return &Handle[K, V]{m: m, key: key, e: e}
+	return &Handle[K, V]{m: m, key: key, e: e}, nil
+}
+
+// Len is the number of instances held: zero once every handle is shut down.
+func (m *Map[K, V]) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.m)
 }
 
 // Value is the shared instance.

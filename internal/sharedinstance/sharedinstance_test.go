@@ -2,6 +2,7 @@ package sharedinstance
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"go.opentelemetry.io/collector/component"
@@ -44,5 +45,26 @@ func TestStartsOnceStopsWithLast(t *testing.T) {
 	c2 := &counter{}
 	if h := m.Get("a", func() *counter { return c2 }); h.Value() != c2 {
 		t.Fatal("a released key must create a new instance")
+	}
+}
+
+// A create that fails (the workspace processor's telemetry) holds no entry, and the next pipeline creates afresh.
+func TestFailedCreateLeavesNothing(t *testing.T) {
+	var m Map[string, *counter]
+	boom := errors.New("boom")
+	if _, err := m.GetOrCreate("a", func() (*counter, error) { return nil, boom }); !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want boom", err)
+	}
+	if m.Len() != 0 {
+		t.Fatalf("a failed create left %d entries", m.Len())
+	}
+	c := &counter{}
+	h, err := m.GetOrCreate("a", func() (*counter, error) { return c, nil })
+	if err != nil || h.Value() != c {
+		t.Fatalf("second create: %v", err)
+	}
+	_ = h.Shutdown(context.Background())
+	if m.Len() != 0 {
+		t.Fatal("the last Shutdown must drop the entry")
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/tfocol/tfocol/internal/atomicfile"
 	"github.com/tfocol/tfocol/internal/receipts"
 	"github.com/tfocol/tfocol/internal/receipts/merkle"
 )
@@ -320,7 +321,7 @@ func (e *engine) loadHistory(wsDir string) (*history, error) {
 		for _, l := range kept {
 			_ = enc.Encode(l)
 		}
-		if err := receipts.WriteFileAtomic(d.cachePath(wsDir), buf.Bytes()); err != nil {
+		if err := atomicfile.WriteFile(d.cachePath(wsDir), buf.Bytes(), 0o600); err != nil {
 			e.logger.Warn("derived receipts: rewriting the facts cache failed", zap.String("scroll", wsDir), zap.Error(err))
 		}
 	} else if len(recounted) > 0 {

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/tfocol/tfocol/components/exporter/receiptexporter/internal/metadata"
+	"github.com/tfocol/tfocol/internal/atomicfile"
 	"github.com/tfocol/tfocol/internal/durablelog"
 	"github.com/tfocol/tfocol/internal/ingeststatus"
 	"github.com/tfocol/tfocol/internal/receipts"
@@ -159,7 +160,7 @@ func newEngine(cfg *Config, logger *zap.Logger, tel *metadata.TelemetryBuilder, 
 // are recognised when the receiver delivers their entries again) and starts empty spools.
 func (e *engine) open() error {
 	dir := e.cfg.Directory
-	if err := receipts.MkdirAllDurable(dir); err != nil {
+	if err := atomicfile.MkdirAllDurable(dir); err != nil {
 		return err
 	}
 	unlock, err := lockDirectory(dir)

@@ -67,5 +67,5 @@ func TestFactorySharesOneWriterAndSignsRoot(t *testing.T) {
 	require.NoError(t, logs.Shutdown(ctx))
 	require.NoError(t, metrics.Shutdown(ctx))
 	require.NoError(t, traces.Shutdown(ctx))
-	require.Empty(t, exporters.m)
+	require.Zero(t, exporters.Len())
 }

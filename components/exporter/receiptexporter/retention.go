@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/tfocol/tfocol/internal/atomicfile"
 	"github.com/tfocol/tfocol/internal/receipts"
 	"github.com/tfocol/tfocol/internal/receipts/merkle"
 )
@@ -323,7 +324,7 @@ func (e *engine) completeRemovals(wsDir string) error {
 		if os.Remove(d) == nil {
 			toSync = filepath.Dir(d)
 		}
-		if err := receipts.SyncDir(toSync); err != nil && !os.IsNotExist(err) {
+		if err := atomicfile.SyncDir(toSync); err != nil && !os.IsNotExist(err) {
 			errs = append(errs, err)
 		}
 	}

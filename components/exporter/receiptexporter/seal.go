@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/tfocol/tfocol/internal/atomicfile"
 	"github.com/tfocol/tfocol/internal/receipts"
 )
 
@@ -286,17 +287,17 @@ func (e *engine) sealDurable(s *receipts.Scroll, w *window, now time.Time) (stri
 }
 
 // renameIntoScroll renames an fsynced spool into place in its scroll and fsyncs the directory it lands in. The
-// spool directory is not fsynced (receipts.RenameDurable would): it is a cache, removed and rebuilt at every start,
+// spool directory is not fsynced (atomicfile.RenameDurable would): it is a cache, removed and rebuilt at every start,
 // so a spool name that comes back after a crash is deleted unread.
 func renameIntoScroll(spool, to string) error {
 	dir := filepath.Dir(to)
-	if err := receipts.MkdirAllDurable(dir); err != nil {
+	if err := atomicfile.MkdirAllDurable(dir); err != nil {
 		return err
 	}
 	if err := os.Rename(spool, to); err != nil {
 		return err
 	}
-	if err := receipts.SyncDir(dir); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return fmt.Errorf("fsync %s: %w", dir, err)
 	}
 	return nil

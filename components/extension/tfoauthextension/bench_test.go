@@ -13,7 +13,7 @@ import (
 	"go.opentelemetry.io/collector/client"
 	"go.opentelemetry.io/collector/component/componenttest"
 
-	"github.com/tfocol/tfocol/components/extension/tfoauthextension/keyfile"
+	"github.com/tfocol/tfocol/internal/credentials/keyfile"
 )
 
 // benchExtension is a server with n keys loaded, default throttling, and real (SDK) metrics.

@@ -9,7 +9,7 @@ import (
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
 
-	"github.com/tfocol/tfocol/components/extension/tfoauthextension/keyfile"
+	"github.com/tfocol/tfocol/internal/credentials/keyfile"
 )
 
 // Config configures the tfo_auth extension. One instance can act as a server authenticator (keys_file and/or jwt,

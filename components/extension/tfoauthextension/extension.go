@@ -21,8 +21,8 @@ import (
 
 	"github.com/tfocol/tfocol/components/extension/tfoauthextension/internal/filewatch"
 	"github.com/tfocol/tfocol/components/extension/tfoauthextension/internal/metadata"
-	"github.com/tfocol/tfocol/components/extension/tfoauthextension/keyfile"
-	"github.com/tfocol/tfocol/components/extension/tfoauthextension/tokenfile"
+	"github.com/tfocol/tfocol/internal/credentials/keyfile"
+	"github.com/tfocol/tfocol/internal/credentials/tokenfile"
 )
 
 var (

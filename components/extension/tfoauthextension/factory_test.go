@@ -10,7 +10,7 @@ import (
 	"go.opentelemetry.io/collector/extension/extensiontest"
 
 	"github.com/tfocol/tfocol/components/extension/tfoauthextension/internal/metadata"
-	"github.com/tfocol/tfocol/components/extension/tfoauthextension/keyfile"
+	"github.com/tfocol/tfocol/internal/credentials/keyfile"
 )
 
 func TestFactoryLifecycle(t *testing.T) {

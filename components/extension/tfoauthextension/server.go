@@ -21,8 +21,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/tfocol/tfocol/components/extension/tfoauthextension/keyfile"
-	"github.com/tfocol/tfocol/components/extension/tfoauthextension/tokenfile"
+	"github.com/tfocol/tfocol/internal/credentials/keyfile"
+	"github.com/tfocol/tfocol/internal/credentials/tokenfile"
 	"github.com/tfocol/tfocol/internal/httpstatus"
 	"github.com/tfocol/tfocol/internal/principal"
 	"github.com/tfocol/tfocol/internal/requestcontract"

@@ -16,7 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/tfocol/tfocol/components/extension/tfoauthextension/keyfile"
+	"github.com/tfocol/tfocol/internal/credentials/keyfile"
 	"github.com/tfocol/tfocol/internal/principal"
 	"github.com/tfocol/tfocol/internal/requestcontract"
 )

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tfocol/tfocol/internal/receipts"
+	"github.com/tfocol/tfocol/internal/atomicfile"
 )
 
 // adminTokenPrefix marks generated admin tokens (so a leaked one is recognisable in a secret scanner).
@@ -39,7 +39,7 @@ func loadAdminToken(path string) (tok *adminToken, created bool, err error) {
 		if _, err := rand.Read(b); err != nil {
 			return nil, false, err
 		}
-		if err := receipts.WriteFileAtomic(path, []byte(adminTokenPrefix+base64.RawURLEncoding.EncodeToString(b)+"\n")); err != nil {
+		if err := atomicfile.WriteFile(path, []byte(adminTokenPrefix+base64.RawURLEncoding.EncodeToString(b)+"\n"), 0o600); err != nil {
 			return nil, false, fmt.Errorf("creating admin token file %s: %w", path, err)
 		}
 		created = true

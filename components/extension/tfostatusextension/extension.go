@@ -18,11 +18,11 @@ import (
 	"go.opentelemetry.io/collector/extension/extensioncapabilities"
 	"go.uber.org/zap"
 
+	"github.com/tfocol/tfocol/internal/atomicfile"
 	"github.com/tfocol/tfocol/internal/buildinfo"
 	"github.com/tfocol/tfocol/internal/durablelog"
 	"github.com/tfocol/tfocol/internal/durablelog/loghost"
 	"github.com/tfocol/tfocol/internal/ingeststatus"
-	"github.com/tfocol/tfocol/internal/receipts"
 )
 
 // EngineStatusPath is the engine status document's path.
@@ -75,7 +75,7 @@ func (e *statusExtension) Dependencies() []component.ID {
 
 func (e *statusExtension) Start(ctx context.Context, host component.Host) error {
 	e.started = e.now()
-	if err := receipts.MkdirAllDurable(e.cfg.Directory); err != nil {
+	if err := atomicfile.MkdirAllDurable(e.cfg.Directory); err != nil {
 		return fmt.Errorf("status directory: %w", err)
 	}
 	t, loaded := e.loadTally()

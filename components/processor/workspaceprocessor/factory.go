@@ -25,25 +25,25 @@ func NewFactory() processor.Factory {
 }
 
 func createTraces(_ context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
-	p, err := newWorkspaceProcessor(set, cfg.(*Config))
+	h, err := newWorkspaceProcessor(set, cfg.(*Config))
 	if err != nil {
 		return nil, err
 	}
-	return &tracesProcessor{workspaceProcessor: p, next: next}, nil
+	return &tracesProcessor{workspaceProcessor: h.Value(), h: h, next: next}, nil
 }
 
 func createMetrics(_ context.Context, set processor.Settings, cfg component.Config, next consumer.Metrics) (processor.Metrics, error) {
-	p, err := newWorkspaceProcessor(set, cfg.(*Config))
+	h, err := newWorkspaceProcessor(set, cfg.(*Config))
 	if err != nil {
 		return nil, err
 	}
-	return &metricsProcessor{workspaceProcessor: p, next: next}, nil
+	return &metricsProcessor{workspaceProcessor: h.Value(), h: h, next: next}, nil
 }
 
 func createLogs(_ context.Context, set processor.Settings, cfg component.Config, next consumer.Logs) (processor.Logs, error) {
-	p, err := newWorkspaceProcessor(set, cfg.(*Config))
+	h, err := newWorkspaceProcessor(set, cfg.(*Config))
 	if err != nil {
 		return nil, err
 	}
-	return &logsProcessor{workspaceProcessor: p, next: next}, nil
+	return &logsProcessor{workspaceProcessor: h.Value(), h: h, next: next}, nil
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/tfocol/tfocol/internal/ingeststatus"
 	"github.com/tfocol/tfocol/internal/principal"
 	"github.com/tfocol/tfocol/internal/requestcontract"
+	"github.com/tfocol/tfocol/internal/sharedinstance"
 )
 
 // Resource attributes the processor owns: it sets them, and drops client-sent values it cannot vouch for.
@@ -61,44 +62,34 @@ type workspaceProcessor struct {
 
 	startOnce sync.Once
 	startErr  error
-	refs      int // started signal instances; guarded by sharedMu
 	store     idempotencyStore
 	status    ingeststatus.Recorder
 }
 
-var (
-	sharedMu   sync.Mutex
-	sharedCore = map[*Config]*workspaceProcessor{}
-)
+// processors shares one core (one idempotency store) per processor config between the traces, metrics and logs
+// pipelines.
+var processors sharedinstance.Map[*Config, *workspaceProcessor]
 
-// newWorkspaceProcessor returns the core for cfg, creating it on first use.
-func newWorkspaceProcessor(set processor.Settings, cfg *Config) (*workspaceProcessor, error) {
-	sharedMu.Lock()
-	defer sharedMu.Unlock()
-	if p, ok := sharedCore[cfg]; ok {
-		return p, nil
-	}
-	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
-	if err != nil {
-		return nil, err
-	}
-	p := &workspaceProcessor{
-		cfg:       cfg,
-		id:        set.ID,
-		logger:    set.Logger,
-		telemetry: tb,
-		labels:    newWorkspaceLabels(cfg.Telemetry.MaxWorkspaces),
-		newID:     uuid.NewString,
-	}
-	sharedCore[cfg] = p
-	return p, nil
+// newWorkspaceProcessor returns a handle on the core for cfg, creating the core on first use.
+func newWorkspaceProcessor(set processor.Settings, cfg *Config) (*sharedinstance.Handle[*Config, *workspaceProcessor], error) {
+	return processors.GetOrCreate(cfg, func() (*workspaceProcessor, error) {
+		tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+		if err != nil {
+			return nil, err
+		}
+		return &workspaceProcessor{
+			cfg:       cfg,
+			id:        set.ID,
+			logger:    set.Logger,
+			telemetry: tb,
+			labels:    newWorkspaceLabels(cfg.Telemetry.MaxWorkspaces),
+			newID:     uuid.NewString,
+		}, nil
+	})
 }
 
-// start opens the store once, whichever signal instance starts first.
-func (p *workspaceProcessor) start(ctx context.Context, host component.Host) error {
-	sharedMu.Lock()
-	p.refs++
-	sharedMu.Unlock()
+// Start opens the store once: a failed open is not retried by the other signal instances.
+func (p *workspaceProcessor) Start(ctx context.Context, host component.Host) error {
 	p.startOnce.Do(func() {
 		p.status = ingeststatus.FindRecorder(host)
 		p.store, p.startErr = p.openStore(ctx, host)
@@ -106,16 +97,9 @@ func (p *workspaceProcessor) start(ctx context.Context, host component.Host) err
 	return p.startErr
 }
 
-// shutdown closes the store when the last signal instance shuts down.
-func (p *workspaceProcessor) shutdown(ctx context.Context) error {
-	sharedMu.Lock()
-	p.refs--
-	last := p.refs <= 0
-	if last {
-		delete(sharedCore, p.cfg)
-	}
-	sharedMu.Unlock()
-	if !last || p.store == nil {
+// Shutdown closes the store; the shared map calls it when the last signal instance shuts down.
+func (p *workspaceProcessor) Shutdown(ctx context.Context) error {
+	if p.store == nil {
 		return nil
 	}
 	return p.store.Shutdown(ctx)
@@ -323,14 +307,15 @@ var errNotStarted = errors.New("workspace processor used before Start")
 
 type tracesProcessor struct {
 	*workspaceProcessor
+	h    *sharedinstance.Handle[*Config, *workspaceProcessor]
 	next consumer.Traces
 }
 
 func (t *tracesProcessor) Start(ctx context.Context, host component.Host) error {
-	return t.start(ctx, host)
+	return t.h.Start(ctx, host)
 }
 
-func (t *tracesProcessor) Shutdown(ctx context.Context) error { return t.shutdown(ctx) }
+func (t *tracesProcessor) Shutdown(ctx context.Context) error { return t.h.Shutdown(ctx) }
 
 func (t *tracesProcessor) Capabilities() consumer.Capabilities {
 	return consumer.Capabilities{MutatesData: true}
@@ -352,14 +337,15 @@ func (t *tracesProcessor) ConsumeTraces(ctx context.Context, td ptrace.Traces) e
 
 type metricsProcessor struct {
 	*workspaceProcessor
+	h    *sharedinstance.Handle[*Config, *workspaceProcessor]
 	next consumer.Metrics
 }
 
 func (m *metricsProcessor) Start(ctx context.Context, host component.Host) error {
-	return m.start(ctx, host)
+	return m.h.Start(ctx, host)
 }
 
-func (m *metricsProcessor) Shutdown(ctx context.Context) error { return m.shutdown(ctx) }
+func (m *metricsProcessor) Shutdown(ctx context.Context) error { return m.h.Shutdown(ctx) }
 
 func (m *metricsProcessor) Capabilities() consumer.Capabilities {
 	return consumer.Capabilities{MutatesData: true}
@@ -381,14 +367,15 @@ func (m *metricsProcessor) ConsumeMetrics(ctx context.Context, md pmetric.Metric
 
 type logsProcessor struct {
 	*workspaceProcessor
+	h    *sharedinstance.Handle[*Config, *workspaceProcessor]
 	next consumer.Logs
 }
 
 func (l *logsProcessor) Start(ctx context.Context, host component.Host) error {
-	return l.start(ctx, host)
+	return l.h.Start(ctx, host)
 }
 
-func (l *logsProcessor) Shutdown(ctx context.Context) error { return l.shutdown(ctx) }
+func (l *logsProcessor) Shutdown(ctx context.Context) error { return l.h.Shutdown(ctx) }
 
 func (l *logsProcessor) Capabilities() consumer.Capabilities {
 	return consumer.Capabilities{MutatesData: true}

@@ -11,7 +11,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
 
-	"github.com/tfocol/tfocol/components/extension/tfoauthextension/tokenfile"
+	"github.com/tfocol/tfocol/internal/credentials/tokenfile"
 	"github.com/tfocol/tfocol/internal/principal"
 	"github.com/tfocol/tfocol/internal/requestcontract"
 )

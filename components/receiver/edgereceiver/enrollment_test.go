@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tfocol/tfocol/components/extension/tfoauthextension/tokenfile"
+	"github.com/tfocol/tfocol/internal/credentials/tokenfile"
 )
 
 func TestEnrollmentDescribesTheCallersCredential(t *testing.T) {

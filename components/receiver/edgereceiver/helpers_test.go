@@ -32,9 +32,9 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/tfocol/tfocol/components/extension/tfoauthextension"
-	"github.com/tfocol/tfocol/components/extension/tfoauthextension/keyfile"
-	"github.com/tfocol/tfocol/components/extension/tfoauthextension/tokenfile"
 	"github.com/tfocol/tfocol/components/receiver/edgereceiver/internal/metadata"
+	"github.com/tfocol/tfocol/internal/credentials/keyfile"
+	"github.com/tfocol/tfocol/internal/credentials/tokenfile"
 )
 
 const (

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/tfocol/tfocol/internal/atomicfile"
 )
 
 const instanceIDFile = "instance_id"
@@ -29,37 +31,8 @@ func loadInstanceID(dir string) (id string, created bool, err error) {
 		return "", false, err
 	}
 	id = uuid.NewString()
-	if err := writeFileAtomic(path, []byte(id+"\n")); err != nil {
+	if err := atomicfile.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
 		return "", false, err
 	}
 	return id, true, nil
-}
-
-// writeFileAtomic writes data to path through a synced temporary file and a rename, so a crash leaves either
-// the old or the new content.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".instance_id-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-	return nil
 }

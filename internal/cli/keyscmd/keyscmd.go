@@ -16,7 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tfocol/tfocol/components/extension/tfoauthextension/keyfile"
+	"github.com/tfocol/tfocol/internal/credentials/keyfile"
 )
 
 // EnvKeysFile is the default for --file.

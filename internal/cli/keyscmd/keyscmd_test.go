@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tfocol/tfocol/components/extension/tfoauthextension/keyfile"
+	"github.com/tfocol/tfocol/internal/credentials/keyfile"
 )
 
 const ws = "0b7e6c1a-8d2f-4c39-9a51-2f0f2b8e4d11"

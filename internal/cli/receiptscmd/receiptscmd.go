@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/tfocol/tfocol/internal/atomicfile"
 	"github.com/tfocol/tfocol/internal/receipts"
 	"github.com/tfocol/tfocol/internal/receipts/checkpoint"
 	"github.com/tfocol/tfocol/internal/receipts/query"
@@ -216,7 +217,7 @@ func cosignCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
-			if err := receipts.WriteFileAtomic(args[0], cosigned); err != nil {
+			if err := atomicfile.WriteFile(args[0], cosigned, 0o600); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "cosigned %s as %s+%08x\n", args[0], signer.Name(), signer.KeyHash())

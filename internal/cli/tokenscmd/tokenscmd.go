@@ -17,8 +17,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tfocol/tfocol/components/extension/tfoauthextension/keyfile"
-	"github.com/tfocol/tfocol/components/extension/tfoauthextension/tokenfile"
+	"github.com/tfocol/tfocol/internal/atomicfile"
+	"github.com/tfocol/tfocol/internal/credentials/keyfile"
+	"github.com/tfocol/tfocol/internal/credentials/tokenfile"
 )
 
 // Environment variables giving the defaults of the flags; the shipped gateway config reads the same ones.
@@ -107,10 +108,10 @@ func keygenCmd() *cobra.Command {
 				existing = append(existing, '\n')
 			}
 			// The private key first: a public key without its private key is harmless, the reverse is not.
-			if err := keyfile.WriteFileAtomic(signingKey, priv, 0o600); err != nil {
+			if err := atomicfile.WriteFile(signingKey, priv, 0o600); err != nil {
 				return err
 			}
-			if err := keyfile.WriteFileAtomic(publicKeys, append(existing, pub...), 0o644); err != nil {
+			if err := atomicfile.WriteFile(publicKeys, append(existing, pub...), 0o644); err != nil {
 				return err
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "kid:         %s\nsigning_key: %s\npublic_keys: %s\n", kid, signingKey, publicKeys)
@@ -199,7 +200,7 @@ func printEnrollment(w io.Writer, output string, e enrollment) error {
 
 // writeToken writes the token file for the agent (0600, atomic: the agent re-reads it on change).
 func writeToken(path, token string) error {
-	return keyfile.WriteFileAtomic(path, []byte(token+"\n"), 0o600)
+	return atomicfile.WriteFile(path, []byte(token+"\n"), 0o600)
 }
 
 func issueCmd() *cobra.Command {

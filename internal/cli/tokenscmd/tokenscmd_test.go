@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tfocol/tfocol/components/extension/tfoauthextension/tokenfile"
+	"github.com/tfocol/tfocol/internal/credentials/tokenfile"
 )
 
 const ws = "0b7e6c1a-8d2f-4c39-9a51-2f0f2b8e4d11"

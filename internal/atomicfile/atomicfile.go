@@ -1,20 +1,12 @@
-package receipts
+// Package atomicfile replaces files so that a crash or a concurrent reader sees either the old or the new content,
+// never a mix, and so that the replacement survives a power loss once the call returns.
+package atomicfile
 
 import (
 	"fmt"
 	"os"
 	"path/filepath"
 )
-
-// SyncDir fsyncs a directory so renames and creations inside it survive a crash.
-func SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
 
 // MkdirAllDurable creates dir and fsyncs every parent whose entry it created.
 func MkdirAllDurable(dir string) error {
@@ -33,11 +25,16 @@ func MkdirAllDurable(dir string) error {
 	return SyncDir(parent)
 }
 
-// WriteFileAtomic replaces path with data: write a temporary file, fsync, rename over path, fsync the directory.
-func WriteFileAtomic(path string, data []byte) error {
+// WriteFile replaces path with data: write a temporary file in the same directory, fsync, rename over path, fsync
+// the directory. Missing parent directories are created durably. A new file gets perm; an existing file keeps its
+// mode, so an operator's chmod survives a rewrite.
+func WriteFile(path string, data []byte, perm os.FileMode) error {
 	dir := filepath.Dir(path)
 	if err := MkdirAllDurable(dir); err != nil {
 		return err
+	}
+	if st, err := os.Stat(path); err == nil {
+		perm = st.Mode().Perm()
 	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -48,6 +45,11 @@ func WriteFileAtomic(path string, data []byte) error {
 		return err
 	}
 	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fail(err)
+	}
+	// Chmod, not the create mode, so the umask cannot change what the caller asked for.
+	if err := tmp.Chmod(perm); err != nil {
 		tmp.Close()
 		return fail(err)
 	}

@@ -27,7 +27,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/tfocol/tfocol/components/extension/tfoauthextension/keyfile"
+	"github.com/tfocol/tfocol/internal/atomicfile"
+	"github.com/tfocol/tfocol/internal/credentials/keyfile"
 )
 
 // IDPrefix starts every token id (`jti`) issued by tfocol.
@@ -253,7 +254,7 @@ func Save(path string, s *State) error {
 	if err != nil {
 		return err
 	}
-	return keyfile.WriteFileAtomic(path, data, 0o600)
+	return atomicfile.WriteFile(path, data, 0o600)
 }
 
 // Lock serialises edits of the state file at path (flock on "<path>.lock", like the key file).

@@ -24,6 +24,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/tfocol/tfocol/internal/atomicfile"
 	"github.com/tfocol/tfocol/internal/principal"
 	"github.com/tfocol/tfocol/internal/requestcontract"
 )
@@ -311,54 +312,8 @@ func Save(path string, f *File) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, data, 0o600)
-}
-
-func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	if st, statErr := os.Stat(path); statErr == nil {
-		perm = st.Mode().Perm()
-	}
-	if _, err = tmp.Write(data); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err = tmp.Chmod(perm); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, dirErr := os.Open(dir); dirErr == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-	return nil
+	return atomicfile.WriteFile(path, data, 0o600)
 }
 
 // LockPath is the lock file that serialises edits of the key file at path.
 func LockPath(path string) string { return path + ".lock" }
-
-// WriteFileAtomic replaces path with data like Save does (temp file in the same directory, fsync, rename, fsync
-// of the directory), keeping an existing file's mode and creating new files with perm. Shared with the
-// enrollment-token files (tokenfile).
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	return writeFileAtomic(path, data, perm)
-}
