@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/stretchr/testify/require"
@@ -81,7 +82,8 @@ func monLoad(t *testing.T, e *edgeEnv) {
 	ok := gw.Headers()
 	for _, tgt := range []e2etest.Target{gw.GRPC(ok), gw.HTTP(ok)} {
 		for _, data := range []any{
-			e2etest.GenTraces(4, map[string]string{"service.name": "checkout"}),
+			// The password is masked by the data policy (redaction).
+			e2etest.GenTraces(4, map[string]string{"service.name": "checkout", "db.password": "hunter2-hunter2"}),
 			e2etest.GenMetrics(5, nil),
 			e2etest.GenLogs(3, map[string]string{"service.name": "checkout"}),
 		} {
@@ -120,7 +122,10 @@ func monLoad(t *testing.T, e *edgeEnv) {
 		require.Equal(t, 400, monSend(t, gw.HTTP(keyed), data), "oversized Idempotency-Key, %T", data)
 	}
 
-	// Authentication refusals: a wrong secret (gRPC and HTTP), an unknown key, another workspace.
+	// Authentication refusals: a wrong secret (gRPC and HTTP), an unknown key, another workspace. They move
+	// tfocol_auth_requests_total and nothing of the receiver's (tfo_auth answers before its pipeline runs), as
+	// docs/operations.md and the dashboard's Authentication row say.
+	refusedBefore, authBefore := monRefusals(t, gw)
 	bad := e2etest.KeyHeaders(gw.KeyID, "tfs_wrong-secret-0123456789", gw.Workspace)
 	unknown := e2etest.KeyHeaders("tfk_unknown", gw.KeySecret, gw.Workspace)
 	forbidden := e2etest.KeyHeaders(gw.KeyID, gw.KeySecret, "00000000-0000-4000-8000-000000000000")
@@ -130,6 +135,9 @@ func monLoad(t *testing.T, e *edgeEnv) {
 			require.Contains(t, []int{401, 403}, code, "refused credentials over %s", tgt.Protocol)
 		}
 	}
+	refusedAfter, authAfter := monRefusals(t, gw)
+	require.Equal(t, refusedBefore, refusedAfter, "auth refusals counted in otelcol_receiver_refused_*")
+	require.Equal(t, authBefore+6, authAfter, `tfocol_auth_requests_total{result!="accepted"} counts each auth refusal`)
 
 	// The edge API: a Sirveo lifecycle event (accepted), a tampered checksum (flagged), and an unauthenticated
 	// request (401).
@@ -143,9 +151,33 @@ func monLoad(t *testing.T, e *edgeEnv) {
 	require.Equal(t, http.StatusOK, e.call(t, http.MethodPost, url, sirveo, raw).code)
 	require.Equal(t, http.StatusUnauthorized, e.call(t, http.MethodPost, url, map[string]string{"User-Agent": "Sirveo"}, sirveoEvent("end")).code)
 
+	// The ingest status endpoint refuses a request without credentials.
+	resp, err := http.Get("http://" + gw.Ports.Status + "/v1/ingest-status")
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "ingest status without credentials")
+
+	// A key file that does not parse: the reload fails, the previous keys stay in use.
+	require.NoError(t, os.WriteFile(gw.KeysFile, []byte("keys: [unterminated\n"), 0o600))
+
 	// Everything accepted reaches the upstream once it stops refusing.
 	e2etest.Eventually(t, 30*time.Second, func() bool { return gw.Upstream.LogRecordCount() > 0 && gw.Upstream.DataPointCount() > 0 },
 		"upstream receives the forwarded logs and metrics")
+}
+
+// monRefusals returns the receiver's refused records (every signal) and tfo_auth's refusals.
+func monRefusals(t *testing.T, gw *e2etest.Gateway) (receiver, auth float64) {
+	t.Helper()
+	metrics := gw.ScrapeMetrics(t)
+	for _, signal := range []string{"spans", "metric_points", "log_records"} {
+		n, _ := e2etest.MetricSum(t, metrics, "otelcol_receiver_refused_"+signal+"_total", nil)
+		receiver += n
+	}
+	for _, result := range []string{"unauthenticated", "forbidden", "throttled"} {
+		n, _ := e2etest.MetricSum(t, metrics, "tfocol_auth_requests_total", map[string]string{"result": result})
+		auth += n
+	}
+	return receiver, auth
 }
 
 // monSend exports data and returns the HTTP status (gRPC codes mapped to theirs: 200 for OK).
@@ -204,7 +236,8 @@ func (c monCatalog) String() string {
 // monScrape reads the collector's own telemetry and the spanmetrics endpoint.
 func monScrape(t *testing.T, gw *e2etest.Gateway) monCatalog {
 	t.Helper()
-	cat := monCatalog{}
+	// Prometheus's own series for every scrape target (the rules alert on the gateway being down with it).
+	cat := monCatalog{"up": {"job": true, "instance": true}}
 	for _, url := range []string{"http://" + gw.Ports.Metrics + "/metrics", "http://" + gw.Ports.Prometheus + "/metrics"} {
 		tp := expfmt.NewTextParser(model.UTF8Validation)
 		families, err := tp.TextToMetricFamilies(strings.NewReader(e2etest.Scrape(t, url)))
@@ -247,14 +280,15 @@ type monRef struct {
 
 type monSelector struct {
 	name   string
+	nameRe *regexp.Regexp // {__name__=~"..."}: some emitted metric matches
 	labels []string
 	// family: a doc mention, which may name a histogram's family rather than a series.
 	family bool
 }
 
 type monGroup struct {
-	labels  []string
-	metrics []string
+	labels    []string
+	selectors []monSelector
 }
 
 func monCheck(refs []monRef, cat monCatalog) []string {
@@ -271,6 +305,18 @@ func monCheck(refs []monRef, cat monCatalog) []string {
 			continue
 		}
 		for _, s := range r.selectors {
+			if s.nameRe != nil {
+				var matched []string
+				for name := range cat {
+					if s.nameRe.MatchString(name) && !cat[name][monHistogram] {
+						matched = append(matched, name)
+					}
+				}
+				if len(matched) == 0 {
+					problems = append(problems, fmt.Sprintf("%s: no metric matches __name__=~%q", r.where, s.nameRe))
+				}
+				continue
+			}
 			labels, ok := cat[s.name]
 			if ok && labels[monHistogram] && !s.family {
 				problems = append(problems, fmt.Sprintf("%s: %s is a histogram: query %s_bucket, _sum or _count", r.where, s.name, s.name))
@@ -289,11 +335,15 @@ func monCheck(refs []monRef, cat monCatalog) []string {
 		for _, g := range r.groups {
 			for _, l := range g.labels {
 				found := monScrapeLabels[l]
-				for _, m := range g.metrics {
-					found = found || cat[m][l]
+				for _, s := range g.selectors {
+					for name, labels := range cat {
+						if name == s.name || s.nameRe != nil && s.nameRe.MatchString(name) {
+							found = found || labels[l]
+						}
+					}
 				}
 				if !found {
-					problems = append(problems, fmt.Sprintf("%s: grouping label %s on none of %v", r.where, l, g.metrics))
+					problems = append(problems, fmt.Sprintf("%s: grouping label %s on none of the metrics aggregated", r.where, l))
 				}
 			}
 		}
@@ -322,7 +372,7 @@ func monPromQL(t *testing.T, where, expr string) monRef {
 			g := monGroup{labels: n.Grouping}
 			parser.Inspect(n.Expr, func(inner parser.Node, _ []parser.Node) error {
 				if vs, ok := inner.(*parser.VectorSelector); ok {
-					g.metrics = append(g.metrics, monVectorSelector(vs).name)
+					g.selectors = append(g.selectors, monVectorSelector(vs))
 				}
 				return nil
 			})
@@ -338,7 +388,11 @@ func monVectorSelector(vs *parser.VectorSelector) monSelector {
 	s := monSelector{name: vs.Name}
 	for _, m := range vs.LabelMatchers {
 		if m.Name == model.MetricNameLabel {
-			s.name = m.Value
+			if m.Type == labels.MatchRegexp {
+				s.nameRe = regexp.MustCompile("^(?:" + m.Value + ")$")
+			} else {
+				s.name = m.Value
+			}
 			continue
 		}
 		s.labels = append(s.labels, m.Name)
@@ -375,9 +429,12 @@ func monDashboardRefs(t *testing.T, root string) []monRef {
 				continue
 			}
 			require.Equal(t, "${datasource}", v.Datasource.UID, "%s: variable %s uses ${datasource}", base, v.Name)
-			q := v.Query.Query
-			m := monLabelValues.FindStringSubmatch(q)
-			require.NotNil(t, m, "%s: variable %s: query %q is not label_values(metric, label)", base, v.Name, q)
+			var q struct {
+				Query string `json:"query"`
+			}
+			require.NoError(t, json.Unmarshal(v.Query, &q), "%s: variable %s: query", base, v.Name)
+			m := monLabelValues.FindStringSubmatch(q.Query)
+			require.NotNil(t, m, "%s: variable %s: query %q is not label_values(metric, label)", base, v.Name, q.Query)
 			r := monPromQL(t, fmt.Sprintf("%s variable %s", base, v.Name), m[1])
 			r.selectors[0].labels = append(r.selectors[0].labels, m[2])
 			refs = append(refs, r)
@@ -424,9 +481,8 @@ type monVariable struct {
 	Name       string        `json:"name"`
 	Type       string        `json:"type"`
 	Datasource monDatasource `json:"datasource"`
-	Query      struct {
-		Query string `json:"query"`
-	} `json:"query"`
+	// A string (datasource variables: the plugin) or {"query": "label_values(...)"} (query variables).
+	Query json.RawMessage `json:"query"`
 }
 
 type monDatasource struct {
