@@ -523,10 +523,63 @@ func monRuleRefs(t *testing.T, root string) []monRef {
 					require.True(t, anchors[strings.TrimPrefix(rb, "docs/operations.md#")], "%s: runbook %s is no heading of %s", where, rb, monDoc)
 				}
 				refs = append(refs, monPromQL(t, where, r.Expr))
+				// An annotation may only print labels the alert's series carry (else it prints nothing).
+				expr, err := parser.ParseExpr(r.Expr)
+				require.NoError(t, err, where)
+				if out, known := monOutputLabels(expr); known {
+					for _, text := range r.Annotations {
+						for _, m := range monAnnotationLabel.FindAllStringSubmatch(text, -1) {
+							require.True(t, out[m[1]], "%s: an annotation prints $labels.%s, which the expression's result has not (it has %v)",
+								where, m[1], slices.Sorted(maps.Keys(out)))
+						}
+					}
+				}
 			}
 		}
 	}
 	return refs
+}
+
+var monAnnotationLabel = regexp.MustCompile(`\$labels\.([A-Za-z_][A-Za-z0-9_]*)`)
+
+// monOutputLabels returns the label names of an expression's result where the expression fixes them (an
+// aggregation by labels, and what is built on one); known is false where they depend on the metric.
+func monOutputLabels(expr parser.Expr) (names map[string]bool, known bool) {
+	switch e := expr.(type) {
+	case *parser.ParenExpr:
+		return monOutputLabels(e.Expr)
+	case *parser.AggregateExpr:
+		if e.Without || e.Op == parser.TOPK || e.Op == parser.BOTTOMK {
+			return nil, false
+		}
+		out := map[string]bool{}
+		for _, l := range e.Grouping {
+			out[l] = true
+		}
+		return out, true
+	case *parser.Call:
+		for _, arg := range e.Args {
+			if arg.Type() == parser.ValueTypeVector {
+				out, known := monOutputLabels(arg)
+				if known && e.Func.Name == "histogram_quantile" {
+					delete(out, "le")
+				}
+				return out, known
+			}
+		}
+		return nil, false
+	case *parser.BinaryExpr:
+		lhs, rhs := e.LHS.Type() == parser.ValueTypeVector, e.RHS.Type() == parser.ValueTypeVector
+		switch {
+		case lhs && rhs && e.VectorMatching != nil && e.VectorMatching.Card == parser.CardOneToMany:
+			return monOutputLabels(e.RHS)
+		case lhs:
+			return monOutputLabels(e.LHS)
+		case rhs:
+			return monOutputLabels(e.RHS)
+		}
+	}
+	return nil, false
 }
 
 // monDocAnchors are the GitHub anchors of the headings of docs/operations.md.
