@@ -53,22 +53,29 @@ func TestMonitoringQueriesUseEmittedMetrics(t *testing.T) {
 	refs = append(refs, monDocRefs(t, root)...)
 
 	e := edgeStart(t, map[string]string{"TFOCOL_SPANMETRICS_FLUSH_INTERVAL": "1s"}, statusOverlay)
+	// An agent (configs/agent.yaml) sending host metrics, a file's lines and heartbeats to the gateway.
+	logFile := filepath.Join(t.TempDir(), "host.log")
+	appendLines(t, logFile, "monitoring", 1, 3)
+	agent := agentStart(t, e.gw, "http", t.TempDir(), logFile)
 	monLoad(t, e)
+	require.NoError(t, e2etest.ExportGRPC(context.Background(), agent.GRPC(nil), e2etest.GenTraces(2, map[string]string{"service.name": "local"})),
+		"a local SDK's spans to the agent")
 
-	// Some metrics appear asynchronously (seals, upstream retries, spanmetrics flushes, status snapshots):
-	// scrape until every reference resolves, then report what still does not.
+	// Some metrics appear asynchronously (seals, upstream retries, spanmetrics flushes, status snapshots, the
+	// agent's first exports): scrape until every reference resolves, then report what still does not.
 	var problems []string
-	var cat monCatalog
+	cats := map[string]monCatalog{}
 	for deadline := time.Now().Add(45 * time.Second); ; time.Sleep(500 * time.Millisecond) {
-		cat = monScrape(t, e.gw)
-		problems = monCheck(refs, cat)
+		cats[monGateway] = monScrape(t, "http://"+e.gw.Ports.Metrics+"/metrics", "http://"+e.gw.Ports.Prometheus+"/metrics")
+		cats[monAgent] = monScrape(t, "http://"+agent.Ports.Metrics+"/metrics")
+		problems = monCheck(refs, cats)
 		if len(problems) == 0 || time.Now().After(deadline) {
 			break
 		}
 	}
 	if len(problems) > 0 {
-		t.Errorf("%d references to metrics or labels bin/tfocol does not emit:\n  %s\nemitted:\n%s",
-			len(problems), strings.Join(problems, "\n  "), cat)
+		t.Errorf("%d references to metrics or labels bin/tfocol does not emit:\n  %s\ngateway emits:\n%s\nagent emits:\n%s",
+			len(problems), strings.Join(problems, "\n  "), cats[monGateway], cats[monAgent])
 	}
 }
 
@@ -233,12 +240,20 @@ func (c monCatalog) String() string {
 	return b.String()
 }
 
-// monScrape reads the collector's own telemetry and the spanmetrics endpoint.
-func monScrape(t *testing.T, gw *e2etest.Gateway) monCatalog {
+// The collector a reference is about: a dashboard whose file name has "agent" in it is the agent's
+// (configs/agent.yaml); everything else is the gateway's.
+const (
+	monGateway = "gateway"
+	monAgent   = "agent"
+)
+
+// monScrape reads Prometheus endpoints (the collector's own telemetry; the gateway's spanmetrics) into one
+// catalog.
+func monScrape(t *testing.T, urls ...string) monCatalog {
 	t.Helper()
 	// Prometheus's own series for every scrape target (the rules alert on the gateway being down with it).
 	cat := monCatalog{"up": {"job": true, "instance": true}}
-	for _, url := range []string{"http://" + gw.Ports.Metrics + "/metrics", "http://" + gw.Ports.Prometheus + "/metrics"} {
+	for _, url := range urls {
 		tp := expfmt.NewTextParser(model.UTF8Validation)
 		families, err := tp.TextToMetricFamilies(strings.NewReader(e2etest.Scrape(t, url)))
 		require.NoError(t, err, url)
@@ -270,6 +285,7 @@ func monScrape(t *testing.T, gw *e2etest.Gateway) monCatalog {
 // monRef is one query (or doc mention) and what it needs from the scrape.
 type monRef struct {
 	where string
+	role  string // monGateway or monAgent
 	// selectors: each metric name with the label names its matchers use.
 	selectors []monSelector
 	// groups: label names an aggregation groups by, each needed on at least one metric of its operand.
@@ -291,9 +307,10 @@ type monGroup struct {
 	selectors []monSelector
 }
 
-func monCheck(refs []monRef, cat monCatalog) []string {
+func monCheck(refs []monRef, cats map[string]monCatalog) []string {
 	var problems []string
 	for _, r := range refs {
+		cat := cats[r.role]
 		if r.prefix != "" {
 			found := false
 			for name := range cat {
@@ -415,6 +432,10 @@ func monDashboardRefs(t *testing.T, root string) []monRef {
 		var dash monDashboard
 		require.NoError(t, json.Unmarshal(raw, &dash), f)
 		base := filepath.Base(f)
+		role := monGateway
+		if strings.Contains(base, "agent") {
+			role = monAgent
+		}
 		require.NotEmpty(t, dash.UID, "%s: uid", base)
 		require.NotEmpty(t, dash.Title, "%s: title", base)
 
@@ -436,6 +457,7 @@ func monDashboardRefs(t *testing.T, root string) []monRef {
 			m := monLabelValues.FindStringSubmatch(q.Query)
 			require.NotNil(t, m, "%s: variable %s: query %q is not label_values(metric, label)", base, v.Name, q.Query)
 			r := monPromQL(t, fmt.Sprintf("%s variable %s", base, v.Name), m[1])
+			r.role = role
 			r.selectors[0].labels = append(r.selectors[0].labels, m[2])
 			refs = append(refs, r)
 		}
@@ -452,7 +474,9 @@ func monDashboardRefs(t *testing.T, root string) []monRef {
 			require.Equal(t, "${datasource}", p.Datasource.UID, "%s: panel %q uses ${datasource}", base, p.Title)
 			for _, tg := range p.Targets {
 				targets++
-				refs = append(refs, monPromQL(t, fmt.Sprintf("%s panel %q", base, p.Title), tg.Expr))
+				r := monPromQL(t, fmt.Sprintf("%s panel %q", base, p.Title), tg.Expr)
+				r.role = role
+				refs = append(refs, r)
 			}
 		}
 		require.NotZero(t, targets, "%s: no queries", base)
@@ -522,7 +546,9 @@ func monRuleRefs(t *testing.T, root string) []monRef {
 					require.Regexp(t, monRunbook, rb, "%s: runbook", where)
 					require.True(t, anchors[strings.TrimPrefix(rb, "docs/operations.md#")], "%s: runbook %s is no heading of %s", where, rb, monDoc)
 				}
-				refs = append(refs, monPromQL(t, where, r.Expr))
+				ref := monPromQL(t, where, r.Expr)
+				ref.role = monGateway
+				refs = append(refs, ref)
 				// An annotation may only print labels the alert's series carry (else it prints nothing).
 				expr, err := parser.ParseExpr(r.Expr)
 				require.NoError(t, err, where)
@@ -611,7 +637,7 @@ func monDocRefs(t *testing.T, root string) []monRef {
 		for _, m := range monDocMetric.FindAllStringSubmatch(line, -1) {
 			where := fmt.Sprintf("%s:%d `%s`", monDoc, i+1, strings.Trim(m[0], "`"))
 			if m[2] == "*" {
-				refs = append(refs, monRef{where: where, prefix: m[1]})
+				refs = append(refs, monRef{where: where, role: monGateway, prefix: m[1]})
 				continue
 			}
 			s := monSelector{name: m[1], family: true}
@@ -622,7 +648,7 @@ func monDocRefs(t *testing.T, root string) []monRef {
 					}
 				}
 			}
-			refs = append(refs, monRef{where: where, selectors: []monSelector{s}})
+			refs = append(refs, monRef{where: where, role: monGateway, selectors: []monSelector{s}})
 		}
 	}
 	require.NotEmpty(t, refs, "%s mentions no metric", monDoc)
