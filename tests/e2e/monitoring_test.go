@@ -41,11 +41,12 @@ const (
 var monScrapeLabels = map[string]bool{"job": true, "instance": true}
 
 // Every metric a shipped dashboard panel, template variable or alert rule queries, and every metric name
-// docs/operations.md mentions, is emitted by bin/tfocol running the shipped gateway config under a load that
-// takes every path they show (accepted OTLP over gRPC and HTTP, auth and workspace refusals, an
-// Idempotency-Key duplicate, contract rejections, a failing then recovering upstream, sealed receipts, edge
-// and Sirveo requests), with every label the query matches or groups by. The rules file must load as
-// Prometheus would load it.
+// docs/operations.md mentions, is emitted by bin/tfocol running the shipped gateway config (and, for the agent
+// dashboard, configs/agent.yaml) under a load that takes every path they show (accepted OTLP over gRPC and
+// HTTP, auth and workspace refusals, an Idempotency-Key duplicate, contract rejections, a failing then
+// recovering upstream, sealed receipts, edge and Sirveo requests, a silent agent, a failed key reload), with
+// every label the query matches or groups by. The rules file loads as Prometheus loads it, and its annotations
+// print only labels their alert carries.
 func TestMonitoringQueriesUseEmittedMetrics(t *testing.T) {
 	root := e2etest.RepoRoot(t)
 	refs := monDashboardRefs(t, root)
