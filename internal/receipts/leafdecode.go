@@ -53,7 +53,7 @@ func (a attributes) get(key string) (anyValue, bool) {
 	return anyValue{}, false
 }
 
-// readValue applies the AnyValue message b to v: each member of the oneof replaces the value.
+// read applies the AnyValue message b to v: each member of the oneof replaces the value.
 func (v *anyValue) read(b []byte) {
 	eachField(b, func(f wireField) {
 		switch f.num {
@@ -112,7 +112,7 @@ func (a attributes) add(b []byte) attributes {
 	return append(a, kv)
 }
 
-// readAttributes appends the key-values of the fields num of message b.
+// read appends the key-values of the fields num of message b.
 func (a attributes) read(b []byte, num int32) attributes {
 	eachField(b, func(f wireField) {
 		if f.num == num && f.wt == wtLen {
@@ -354,7 +354,7 @@ func readLogRecord(b []byte) logRecord {
 	return lr
 }
 
-// eventName is the event name of a log record: its EventName field, else its event.name attribute.
+// eventNameOf is the event name of a log record: its EventName field, else its event.name attribute.
 func (lr *logRecord) eventNameOf() string {
 	if lr.eventName != "" {
 		return lr.eventName
@@ -365,7 +365,7 @@ func (lr *logRecord) eventNameOf() string {
 	return ""
 }
 
-// id is a trace or span id field (validated: empty or full length), in hex; an empty field is all zeros.
+// id is the trace or span id field num of b (validate checked it is empty or size long); empty is all zeros.
 func id(b []byte, num int32, size int) []byte {
 	out := make([]byte, size)
 	if f, ok := lastField(b, num); ok {

@@ -13,8 +13,9 @@ import (
 // varints of up to ten bytes without an overflow check, field numbers truncated to int32, packed or unpacked
 // repeated scalars, trace and span ids of 0 or 16 / 8 bytes, unknown fields and groups skipped as pdata skips
 // them), and reads the fields it needs with pdata's semantics (the last occurrence of a scalar or oneof wins,
-// repeated occurrences of a message merge). leaves_test.go (internal/receipts/leaves) compares the two on
-// generated records and FuzzLeafDecoderMatchesPdata on random bytes.
+// repeated occurrences of a message merge). internal/receipts/pdataleaves/decode_test.go compares the two on
+// generated and damaged leaves, and FuzzLeafReaderMatchesPdata on random bytes. docs/receipts.md §3 ("Decoding a
+// leaf") states these rules for other implementations.
 
 var (
 	errLeafEOF      = errors.New("leaf: unexpected end of data")

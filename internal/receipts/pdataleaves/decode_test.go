@@ -393,7 +393,7 @@ func alertLogs(g *gen) plog.Logs {
 		if g.chance(0.7) {
 			body.PutStr("serviceName", g.str())
 		}
-		body.PutDouble("ratio", []float64{0.5, 1e21, 1e-7, -0.0, math.NaN(), math.Inf(1), 3}[g.n(6)])
+		body.PutDouble("ratio", []float64{0.5, 1e21, 1e-7, 2.5e-6, 1e-6, 123456789e12, math.Copysign(0, -1), math.NaN(), math.Inf(1), 3}[g.n(9)])
 		nested := body.PutEmptyMap("detail")
 		nested.PutInt("n", int64(g.n(1000))-500)
 		nested.PutBool("ok", g.chance(0.5))
@@ -563,6 +563,9 @@ func TestLeafReaderMatchesPdataOnOddEncodings(t *testing.T) {
 			0x89, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x7f)),
 		// A field number above 2^31: pdata truncates it to 32 bits, so it reads as severity_number.
 		"field number over 2^32": logLeaf(nil, protowire.AppendVarint(protowire.AppendVarint(nil, (1<<32+2)<<3), 21)),
+		// string_value_strindex (profiles) after a string: pdata reads an empty value.
+		"strindex": logLeaf(attr("host.name", "n"), field(6, field(1, []byte("host.name")),
+			field(2, field(1, []byte("s")), varintField(8, 3)))),
 		// AnyValue members replace each other: a kvlist then a string is a string.
 		"oneof replaced": logLeaf(attr("host.name", "n"), field(5, field(6, attr("serviceName", "s")), field(1, []byte("str")))),
 	}
