@@ -2,12 +2,9 @@ package receipts
 
 import (
 	"errors"
-	"fmt"
 	"maps"
+	"math"
 	"math/big"
-
-	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/pmetric"
 )
 
 // Aggregate is one configured figure of an obs_metric_snapshot (docs/receipts.md §5): the number data points
@@ -75,7 +72,7 @@ func (a *AggregateAcc) Result() *Aggregate {
 // MetricPoint is the one data point of a metrics leaf (§3).
 type MetricPoint struct {
 	Metric string
-	attrs  pcommon.Map
+	attrs  attributes
 	// Value is the point's value rounded to a Decimal; ok is false for points without one number (histograms,
 	// summaries, and number points without a value).
 	Value Decimal
@@ -84,31 +81,23 @@ type MetricPoint struct {
 
 // DecodeMetricPoint decodes the leaf of one data point.
 func DecodeMetricPoint(leaf []byte) (MetricPoint, error) {
-	md, err := metricsUnmarshaler.UnmarshalMetrics(leaf)
+	lp, err := splitLeaf(SignalMetrics, leaf)
 	if err != nil {
 		return MetricPoint{}, err
 	}
-	if md.DataPointCount() != 1 {
-		return MetricPoint{}, fmt.Errorf("leaf holds %d data points, want 1", md.DataPointCount())
-	}
-	m := md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0)
-	p := MetricPoint{Metric: m.Name()}
-	var dp pmetric.NumberDataPoint
-	switch m.Type() {
-	case pmetric.MetricTypeGauge:
-		dp = m.Gauge().DataPoints().At(0)
-	case pmetric.MetricTypeSum:
-		dp = m.Sum().DataPoints().At(0)
-	default:
+	p := MetricPoint{Metric: lastString(lp.metric, 1)}
+	if lp.dataNum != 5 && lp.dataNum != 7 { // gauge, sum: NumberDataPoint
 		return p, nil
 	}
-	p.attrs = dp.Attributes()
-	switch dp.ValueType() {
-	case pmetric.NumberDataPointValueTypeDouble:
-		p.Value, p.ok = DecimalOf(dp.DoubleValue()), true
-	case pmetric.NumberDataPointValueTypeInt:
-		p.Value, p.ok = Decimal(dp.IntValue())*DecimalScale, true
-	}
+	p.attrs = attributes{}.read(lp.record, 7)
+	eachField(lp.record, func(f wireField) {
+		switch f.num {
+		case 4: // as_double
+			p.Value, p.ok = DecimalOf(math.Float64frombits(f.v)), true
+		case 6: // as_int
+			p.Value, p.ok = Decimal(int64(f.v))*DecimalScale, true
+		}
+	})
 	return p, nil
 }
 
@@ -118,8 +107,8 @@ func (p MetricPoint) Matches(spec AggregateSpec) bool {
 		return false
 	}
 	for k, want := range spec.Attributes {
-		v, ok := p.attrs.Get(k)
-		if !ok || v.AsString() != want {
+		v, ok := p.attrs.get(k)
+		if !ok || v.asString() != want {
 			return false
 		}
 	}

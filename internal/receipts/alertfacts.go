@@ -1,12 +1,6 @@
 package receipts
 
-import (
-	"fmt"
-	"strings"
-
-	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/plog"
-)
+import "strings"
 
 // AlertEvent is one log record of an alert receipt (obs_alert_fired, obs_alert_resolved) decoded from its leaf,
 // with the facts the receipt states about it (docs/receipts.md §5, obs_alert_fired).
@@ -22,35 +16,32 @@ type AlertEvent struct {
 	// Time is the record's timestamp, else its observed timestamp (Unix ns, 0 when it has neither).
 	Time int64
 
-	record   plog.LogRecord
-	resource pcommon.Resource
+	record   logRecord
+	resource attributes
 }
 
 // DecodeAlertEvent decodes the leaf of one log record (§3).
 func DecodeAlertEvent(leaf []byte) (*AlertEvent, error) {
-	ld, err := logsUnmarshaler.UnmarshalLogs(leaf)
+	p, err := splitLeaf(SignalLogs, leaf)
 	if err != nil {
 		return nil, err
 	}
-	if ld.LogRecordCount() != 1 {
-		return nil, fmt.Errorf("leaf holds %d log records, want 1", ld.LogRecordCount())
-	}
-	rl := ld.ResourceLogs().At(0)
-	lr := rl.ScopeLogs().At(0).LogRecords().At(0)
-	ev := &AlertEvent{Name: EventNameOf(lr), record: lr, resource: rl.Resource()}
-	ev.Time = int64(lr.Timestamp())
+	svc, _, res := resourceFacts(p.resource)
+	lr := readLogRecord(p.record)
+	ev := &AlertEvent{Name: lr.eventNameOf(), record: lr, resource: res}
+	ev.Time = lr.time
 	if ev.Time == 0 {
-		ev.Time = int64(lr.ObservedTimestamp())
+		ev.Time = lr.observed
 	}
-	ev.Severity = SeverityName(int32(lr.SeverityNumber()))
-	if v, ok := lr.Attributes().Get("event.severity"); ok && v.Type() == pcommon.ValueTypeStr && IsAlertSeverity(v.Str()) {
-		ev.Severity = v.Str()
+	ev.Severity = SeverityName(lr.severity)
+	if v, ok := lr.attrs.get("event.severity"); ok && v.kind == valueStr && IsAlertSeverity(v.str) {
+		ev.Severity = v.str
 	}
 	ev.Node, _ = ev.Field("host.name")
 	if v, ok := ev.Field("body.serviceName"); ok && v != "" {
 		ev.Service = v
-	} else if v, ok := rl.Resource().Attributes().Get("service.name"); ok {
-		ev.Service = v.AsString()
+	} else {
+		ev.Service = svc
 	}
 	return ev, nil
 }
@@ -59,22 +50,22 @@ func DecodeAlertEvent(leaf []byte) (*AlertEvent, error) {
 // anything else a record attribute, else a resource attribute of that name. ok is false when it has none.
 func (ev *AlertEvent) Field(path string) (string, bool) {
 	if rest, ok := strings.CutPrefix(path, "body."); ok {
-		v := ev.record.Body()
+		v := ev.record.body
 		for _, k := range strings.Split(rest, ".") {
-			if v.Type() != pcommon.ValueTypeMap {
+			if v.kind != valueMap {
 				return "", false
 			}
-			if v, ok = v.Map().Get(k); !ok {
+			if v, ok = v.kvs.get(k); !ok {
 				return "", false
 			}
 		}
-		return v.AsString(), true
+		return v.asString(), true
 	}
-	if v, ok := ev.record.Attributes().Get(path); ok {
-		return v.AsString(), true
+	if v, ok := ev.record.attrs.get(path); ok {
+		return v.asString(), true
 	}
-	if v, ok := ev.resource.Attributes().Get(path); ok {
-		return v.AsString(), true
+	if v, ok := ev.resource.get(path); ok {
+		return v.asString(), true
 	}
 	return "", false
 }

@@ -1,15 +1,5 @@
 package receipts
 
-import (
-	"encoding/hex"
-	"errors"
-	"fmt"
-
-	"go.opentelemetry.io/collector/pdata/plog"
-	"go.opentelemetry.io/collector/pdata/pmetric"
-	"go.opentelemetry.io/collector/pdata/ptrace"
-)
-
 // ServiceCounts are one service's records in one batch; Errors counts spans with status ERROR (traces only).
 type ServiceCounts struct {
 	Records uint64 `json:"n"`
@@ -106,52 +96,21 @@ func SignalOf(receiptType string) string {
 	return ""
 }
 
-var (
-	logsUnmarshaler    = plog.ProtoUnmarshaler{}
-	metricsUnmarshaler = pmetric.ProtoUnmarshaler{}
-	tracesUnmarshaler  = ptrace.ProtoUnmarshaler{}
-)
-
 // LeafInfo decodes one leaf (§3) and returns the facts receipts count about its record: the same RecordInfo the
 // exporter derived when the record was delivered (service and node for every signal, and what spanInfo takes
-// for spans; severity for logs).
+// for spans; severity and event name for logs).
 func LeafInfo(signal string, leaf []byte) (RecordInfo, error) {
+	p, err := splitLeaf(signal, leaf)
+	if err != nil {
+		return RecordInfo{}, err
+	}
+	svc, node, _ := resourceFacts(p.resource)
 	switch signal {
 	case SignalTraces:
-		td, err := tracesUnmarshaler.UnmarshalTraces(leaf)
-		if err != nil {
-			return RecordInfo{}, err
-		}
-		if td.SpanCount() != 1 {
-			return RecordInfo{}, fmt.Errorf("leaf holds %d spans, want 1", td.SpanCount())
-		}
-		rs := td.ResourceSpans().At(0)
-		_, svc, node := resourceFacts(rs.Resource(), "")
-		sp := rs.ScopeSpans().At(0).Spans().At(0)
-		tid := sp.TraceID()
-		return spanInfo(sp, svc, node, hex.EncodeToString(tid[:])), nil
+		return spanInfo(p.record, svc, node), nil
 	case SignalLogs:
-		ld, err := logsUnmarshaler.UnmarshalLogs(leaf)
-		if err != nil {
-			return RecordInfo{}, err
-		}
-		if ld.LogRecordCount() != 1 {
-			return RecordInfo{}, fmt.Errorf("leaf holds %d log records, want 1", ld.LogRecordCount())
-		}
-		rl := ld.ResourceLogs().At(0)
-		_, svc, node := resourceFacts(rl.Resource(), "")
-		lr := rl.ScopeLogs().At(0).LogRecords().At(0)
-		return RecordInfo{Service: svc, Node: node, Severity: int32(lr.SeverityNumber()), EventName: EventNameOf(lr)}, nil
-	case SignalMetrics:
-		md, err := metricsUnmarshaler.UnmarshalMetrics(leaf)
-		if err != nil {
-			return RecordInfo{}, err
-		}
-		if md.DataPointCount() != 1 {
-			return RecordInfo{}, fmt.Errorf("leaf holds %d data points, want 1", md.DataPointCount())
-		}
-		_, svc, node := resourceFacts(md.ResourceMetrics().At(0).Resource(), "")
-		return RecordInfo{Service: svc, Node: node}, nil
+		lr := readLogRecord(p.record)
+		return RecordInfo{Service: svc, Node: node, Severity: lr.severity, EventName: lr.eventNameOf()}, nil
 	}
-	return RecordInfo{}, errors.New("unknown signal " + signal)
+	return RecordInfo{Service: svc, Node: node}, nil
 }

@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
 // SLO kinds and statuses (docs/receipts.md §5, obs_slo_report).
@@ -70,7 +68,7 @@ func (s SLOIndicator) Key() string {
 
 // Classify tells whether a span counts for the indicator and whether it is good.
 func (s SLOIndicator) Classify(info RecordInfo) (counted, good bool) {
-	if info.Service != s.Service || (info.Kind != int32(ptrace.SpanKindServer) && info.Kind != int32(ptrace.SpanKindConsumer)) {
+	if info.Service != s.Service || (info.Kind != spanKindServer && info.Kind != spanKindConsumer) {
 		return false, false
 	}
 	if s.Kind == SLOLatency {

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/tfocol/tfocol/internal/receipts"
+	"github.com/tfocol/tfocol/internal/receipts/pdataleaves"
 )
 
 // realisticLogs builds n log records shaped like SDK output (~300-byte leaves).
@@ -54,7 +55,7 @@ func BenchmarkSealWindow1M(b *testing.B) {
 	const n = 1 << 20
 	ld := realisticLogs(1000, base)
 	var recs []receipts.Record
-	_ = receipts.EncodeLogs(ld, "tfo.workspace.id", func(r receipts.Record) error { recs = append(recs, r); return nil })
+	_ = pdataleaves.EncodeLogs(ld, "tfo.workspace.id", func(r receipts.Record) error { recs = append(recs, r); return nil })
 	b.ReportAllocs()
 	var cpu time.Duration
 	for i := 0; i < b.N; i++ {
@@ -142,7 +143,7 @@ func BenchmarkVerify1M(b *testing.B) {
 	dir := b.TempDir()
 	ld := realisticLogs(1000, base)
 	var leaves [][]byte
-	_ = receipts.EncodeLogs(ld, "tfo.workspace.id", func(r receipts.Record) error { leaves = append(leaves, r.Leaf); return nil })
+	_ = pdataleaves.EncodeLogs(ld, "tfo.workspace.id", func(r receipts.Record) error { leaves = append(leaves, r.Leaf); return nil })
 	all := make([][]byte, n)
 	for i := range all {
 		all[i] = leaves[i%len(leaves)]
@@ -194,7 +195,7 @@ func BenchmarkSealManyWorkspaces(b *testing.B) {
 				hk := holdKey{stream: newFakeStream(clock), seq: 1}
 				for ws := 0; ws < n; ws++ {
 					var recs []receipts.Record
-					_ = receipts.EncodeLogs(makeLogs(fmt.Sprintf("ws-%d", ws), 10, base, 9), "tfo.workspace.id",
+					_ = pdataleaves.EncodeLogs(makeLogs(fmt.Sprintf("ws-%d", ws), 10, base, 9), "tfo.workspace.id",
 						func(r receipts.Record) error { recs = append(recs, r); return nil })
 					for _, r := range recs {
 						if err := eng.apply(receipts.SignalLogs, r, hk, base.UnixNano()); err != nil {

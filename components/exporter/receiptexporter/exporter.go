@@ -21,6 +21,7 @@ import (
 	"github.com/tfocol/tfocol/internal/ingeststatus"
 	"github.com/tfocol/tfocol/internal/receipts"
 	"github.com/tfocol/tfocol/internal/receipts/merkle"
+	"github.com/tfocol/tfocol/internal/receipts/pdataleaves"
 	"github.com/tfocol/tfocol/internal/requestcontract"
 )
 
@@ -153,7 +154,7 @@ func (e *receiptExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	recs, err := records(d, func() ([]byte, error) { return (&plog.ProtoMarshaler{}).MarshalLogs(ld) },
 		func(raw []byte) ([]receipts.Record, error) {
 			return hashedRecords(ld.LogRecordCount(), func(fn func(receipts.Record) error) error {
-				return receipts.EncodeLogsWire(ld, raw, e.cfg.WorkspaceAttribute, fn)
+				return pdataleaves.EncodeLogsWire(ld, raw, e.cfg.WorkspaceAttribute, fn)
 			})
 		})
 	if err != nil {
@@ -197,7 +198,7 @@ func (e *receiptExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) e
 	recs, err := records(d, func() ([]byte, error) { return (&pmetric.ProtoMarshaler{}).MarshalMetrics(md) },
 		func(raw []byte) ([]receipts.Record, error) {
 			return hashedRecords(md.DataPointCount(), func(fn func(receipts.Record) error) error {
-				return receipts.EncodeMetricsWire(md, raw, e.cfg.WorkspaceAttribute, fn)
+				return pdataleaves.EncodeMetricsWire(md, raw, e.cfg.WorkspaceAttribute, fn)
 			})
 		})
 	if err != nil {
@@ -214,7 +215,7 @@ func (e *receiptExporter) pushTraces(ctx context.Context, td ptrace.Traces) erro
 	recs, err := records(d, func() ([]byte, error) { return (&ptrace.ProtoMarshaler{}).MarshalTraces(td) },
 		func(raw []byte) ([]receipts.Record, error) {
 			return hashedRecords(td.SpanCount(), func(fn func(receipts.Record) error) error {
-				return receipts.EncodeTracesWire(td, raw, e.cfg.WorkspaceAttribute, fn)
+				return pdataleaves.EncodeTracesWire(td, raw, e.cfg.WorkspaceAttribute, fn)
 			})
 		})
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/tfocol/tfocol/internal/durablelog"
 	"github.com/tfocol/tfocol/internal/receipts"
 	"github.com/tfocol/tfocol/internal/receipts/merkle"
+	"github.com/tfocol/tfocol/internal/receipts/pdataleaves"
 )
 
 // benchSpans builds span number round of each of n traces, shaped like SDK output (~350-byte leaves).
@@ -50,7 +51,7 @@ func benchSpans(n, round int) ptrace.Traces {
 // with its frame, so only what the engine keeps is live afterwards.
 func feedRound(tb testing.TB, eng *engine, hk holdKey, traces, round int) {
 	var recs []receipts.Record
-	if err := receipts.EncodeTraces(benchSpans(traces, round), "tfo.workspace.id", func(r receipts.Record) error {
+	if err := pdataleaves.EncodeTraces(benchSpans(traces, round), "tfo.workspace.id", func(r receipts.Record) error {
 		recs = append(recs, r)
 		return nil
 	}); err != nil {
@@ -127,7 +128,7 @@ func BenchmarkEntryMemory(b *testing.B) {
 			b.Fatal(err)
 		}
 		var recs []receipts.Record
-		if err := receipts.EncodeLogs(makeLogs("ws", 1, base, 9), "tfo.workspace.id", func(r receipts.Record) error {
+		if err := pdataleaves.EncodeLogs(makeLogs("ws", 1, base, 9), "tfo.workspace.id", func(r receipts.Record) error {
 			r.LeafHash = merkle.BLAKE3.HashLeaf(r.Leaf)
 			recs = append(recs, r)
 			return nil

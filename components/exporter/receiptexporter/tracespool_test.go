@@ -20,6 +20,7 @@ import (
 	"github.com/tfocol/tfocol/components/exporter/receiptexporter/internal/metadata"
 	"github.com/tfocol/tfocol/internal/receipts"
 	"github.com/tfocol/tfocol/internal/receipts/merkle"
+	"github.com/tfocol/tfocol/internal/receipts/pdataleaves"
 )
 
 // leavesOf encodes requests as the exporter does; the leaves of one trace, in arrival order, are what the old
@@ -28,7 +29,7 @@ func leavesOf(t *testing.T, tds ...ptrace.Traces) [][]byte {
 	t.Helper()
 	var out [][]byte
 	for _, td := range tds {
-		require.NoError(t, receipts.EncodeTraces(td, "tfo.workspace.id", func(r receipts.Record) error {
+		require.NoError(t, pdataleaves.EncodeTraces(td, "tfo.workspace.id", func(r receipts.Record) error {
 			out = append(out, r.Leaf)
 			return nil
 		}))

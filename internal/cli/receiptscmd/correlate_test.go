@@ -14,6 +14,7 @@ import (
 
 	"github.com/tfocol/tfocol/internal/receipts"
 	"github.com/tfocol/tfocol/internal/receipts/merkle"
+	"github.com/tfocol/tfocol/internal/receipts/pdataleaves"
 	"github.com/tfocol/tfocol/internal/receipts/timeline"
 )
 
@@ -38,7 +39,7 @@ func leavesOfLogs(t *testing.T, recs []logRec) [][]byte {
 			lr.SetEventName("BackupFailure")
 		}
 	}
-	return leavesOf(t, func(fn func(receipts.Record) error) error { return receipts.EncodeLogs(ld, "tfo.workspace.id", fn) })
+	return leavesOf(t, func(fn func(receipts.Record) error) error { return pdataleaves.EncodeLogs(ld, "tfo.workspace.id", fn) })
 }
 
 // leavesOf collects the leaves an Encode* function produces.
@@ -77,7 +78,9 @@ func leavesOfMetrics(t *testing.T, pts []point) [][]byte {
 		dp.SetDoubleValue(p.value)
 		dp.Attributes().PutStr("cpu", "total")
 	}
-	return leavesOf(t, func(fn func(receipts.Record) error) error { return receipts.EncodeMetrics(md, "tfo.workspace.id", fn) })
+	return leavesOf(t, func(fn func(receipts.Record) error) error {
+		return pdataleaves.EncodeMetrics(md, "tfo.workspace.id", fn)
+	})
 }
 
 // correlateFixture seals the hour 14:00–15:00 of workspace ws-1 (real batch files) plus receipts before and

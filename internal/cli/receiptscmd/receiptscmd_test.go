@@ -17,6 +17,7 @@ import (
 	"github.com/tfocol/tfocol/internal/receipts"
 	"github.com/tfocol/tfocol/internal/receipts/checkpoint"
 	"github.com/tfocol/tfocol/internal/receipts/merkle"
+	"github.com/tfocol/tfocol/internal/receipts/pdataleaves"
 )
 
 var t0 = time.Date(2025, 12, 6, 14, 0, 0, 0, time.UTC)
@@ -53,7 +54,7 @@ func writeScroll(t *testing.T, skey string, hours int) (exporterDir string, root
 			lr.SetTimestamp(pcommon.NewTimestampFromTime(start))
 		}
 		var leaves [][]byte
-		require.NoError(t, receipts.EncodeLogs(ld, "tfo.workspace.id", func(r receipts.Record) error {
+		require.NoError(t, pdataleaves.EncodeLogs(ld, "tfo.workspace.id", func(r receipts.Record) error {
 			leaves = append(leaves, r.Leaf)
 			return nil
 		}))

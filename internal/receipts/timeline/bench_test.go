@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/tfocol/tfocol/internal/receipts"
+	"github.com/tfocol/tfocol/internal/receipts/pdataleaves"
 	"github.com/tfocol/tfocol/internal/receipts/query"
 )
 
@@ -42,7 +43,7 @@ func busyHour(b *testing.B, start time.Time, n int) string {
 		lr.Body().SetStr(fmt.Sprintf("request %d handled", i))
 	}
 	var logs [][]byte
-	require.NoError(b, receipts.EncodeLogs(ld, "tfo.workspace.id", func(r receipts.Record) error { logs = append(logs, r.Leaf); return nil }))
+	require.NoError(b, pdataleaves.EncodeLogs(ld, "tfo.workspace.id", func(r receipts.Record) error { logs = append(logs, r.Leaf); return nil }))
 	require.NoError(b, s.SealFile(receipts.BatchPath("logs", start, time.Hour), logs, &receipts.Receipt{Type: receipts.TypeLogBatch,
 		ID: receipts.BatchID("logs", start), Timestamp: period.End, Workspace: "ws-1", Period: period, LogCounts: &counts}))
 	md := pmetric.NewMetrics()
@@ -60,7 +61,7 @@ func busyHour(b *testing.B, start time.Time, n int) string {
 		}
 	}
 	var points [][]byte
-	require.NoError(b, receipts.EncodeMetrics(md, "tfo.workspace.id", func(r receipts.Record) error { points = append(points, r.Leaf); return nil }))
+	require.NoError(b, pdataleaves.EncodeMetrics(md, "tfo.workspace.id", func(r receipts.Record) error { points = append(points, r.Leaf); return nil }))
 	require.NoError(b, s.SealFile(receipts.BatchPath("metrics", start, time.Hour), points, &receipts.Receipt{Type: receipts.TypeMetricSnapshot,
 		ID: receipts.BatchID("metrics", start), Timestamp: period.End, Workspace: "ws-1", Period: period, MetricsCollected: uint64(len(points)), MetricNames: 100}))
 	return dir

@@ -1,6 +1,8 @@
-package receipts
+package pdataleaves
 
 import (
+	"github.com/tfocol/tfocol/internal/receipts"
+
 	"fmt"
 	"testing"
 	"time"
@@ -169,7 +171,7 @@ func benchMetrics() pmetric.Metrics {
 	return md
 }
 
-func discard(Record) error { return nil }
+func discard(receipts.Record) error { return nil }
 
 // BenchmarkLeaves compares the reference leaves (copy + marshal per record) with leaves cut from the request
 // bytes the exporter already has (wire), and with EncodeX (marshal the request once, then cut).

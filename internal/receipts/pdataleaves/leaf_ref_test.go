@@ -1,10 +1,12 @@
-package receipts
+package pdataleaves
 
 // The reference implementation of the leaves: the record (and its resource and scope) deep-copied into a scratch
 // one-record request and marshaled with the pdata ProtoMarshaler. This is how leaves were produced before the
 // Encode*Wire functions cut them from the request bytes; the tests require both to agree byte for byte.
 
 import (
+	"github.com/tfocol/tfocol/internal/receipts"
+
 	"encoding/hex"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -14,7 +16,7 @@ import (
 )
 
 // refEncodeLogs calls fn for every log record with its leaf (record + resource + scope).
-func refEncodeLogs(ld plog.Logs, wsAttr string, fn func(Record) error) error {
+func refEncodeLogs(ld plog.Logs, wsAttr string, fn func(receipts.Record) error) error {
 	scratch := plog.NewLogs()
 	srl := scratch.ResourceLogs().AppendEmpty()
 	ssl := srl.ScopeLogs().AppendEmpty()
@@ -42,7 +44,7 @@ func refEncodeLogs(ld plog.Logs, wsAttr string, fn func(Record) error) error {
 				if t == 0 {
 					t = int64(lr.ObservedTimestamp())
 				}
-				if err := fn(Record{Workspace: ws, EventTime: t, Leaf: leaf, Info: RecordInfo{
+				if err := fn(receipts.Record{Workspace: ws, EventTime: t, Leaf: leaf, Info: receipts.RecordInfo{
 					Service: svc, Node: node, Severity: int32(lr.SeverityNumber()), EventName: EventNameOf(lr),
 				}}); err != nil {
 					return err
@@ -54,7 +56,7 @@ func refEncodeLogs(ld plog.Logs, wsAttr string, fn func(Record) error) error {
 }
 
 // refEncodeMetrics calls fn for every data point with its leaf (the metric with only that point + resource + scope).
-func refEncodeMetrics(md pmetric.Metrics, wsAttr string, fn func(Record) error) error {
+func refEncodeMetrics(md pmetric.Metrics, wsAttr string, fn func(receipts.Record) error) error {
 	scratch := pmetric.NewMetrics()
 	srm := scratch.ResourceMetrics().AppendEmpty()
 	ssm := srm.ScopeMetrics().AppendEmpty()
@@ -85,7 +87,7 @@ func refEncodeMetrics(md pmetric.Metrics, wsAttr string, fn func(Record) error) 
 						if err != nil {
 							return err
 						}
-						return fn(Record{Workspace: ws, EventTime: evt, Leaf: leaf, Info: RecordInfo{
+						return fn(receipts.Record{Workspace: ws, EventTime: evt, Leaf: leaf, Info: receipts.RecordInfo{
 							Service: svc, Node: node, MetricName: m.Name(), PointType: pointType,
 						}})
 					}
@@ -147,7 +149,7 @@ func refCopyPointsTimed[T refTimedPoint[T], S interface {
 }
 
 // refEncodeTraces calls fn for every span with its leaf (span + resource + scope).
-func refEncodeTraces(td ptrace.Traces, wsAttr string, fn func(Record) error) error {
+func refEncodeTraces(td ptrace.Traces, wsAttr string, fn func(receipts.Record) error) error {
 	scratch := ptrace.NewTraces()
 	srs := scratch.ResourceSpans().AppendEmpty()
 	sss := srs.ScopeSpans().AppendEmpty()
@@ -171,7 +173,7 @@ func refEncodeTraces(td ptrace.Traces, wsAttr string, fn func(Record) error) err
 				if err != nil {
 					return err
 				}
-				if err := fn(Record{Workspace: ws, EventTime: int64(sp.EndTimestamp()), Leaf: leaf, Info: refSpanInfo(sp, svc, node)}); err != nil {
+				if err := fn(receipts.Record{Workspace: ws, EventTime: int64(sp.EndTimestamp()), Leaf: leaf, Info: refSpanInfo(sp, svc, node)}); err != nil {
 					return err
 				}
 			}
@@ -180,9 +182,9 @@ func refEncodeTraces(td ptrace.Traces, wsAttr string, fn func(Record) error) err
 	return nil
 }
 
-func refSpanInfo(sp ptrace.Span, svc, node string) RecordInfo {
+func refSpanInfo(sp ptrace.Span, svc, node string) receipts.RecordInfo {
 	tid, sid, pid := sp.TraceID(), sp.SpanID(), sp.ParentSpanID()
-	info := RecordInfo{
+	info := receipts.RecordInfo{
 		Service: svc, Node: node, TraceID: hex.EncodeToString(tid[:]), SpanID: hex.EncodeToString(sid[:]),
 		SpanName: sp.Name(), Start: int64(sp.StartTimestamp()), End: int64(sp.EndTimestamp()),
 		Error: sp.Status().Code() == ptrace.StatusCodeError, Kind: int32(sp.Kind()),

@@ -1,4 +1,4 @@
-package receipts
+package pdataleaves
 
 import (
 	"errors"

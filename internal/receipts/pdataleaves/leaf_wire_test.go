@@ -1,6 +1,8 @@
-package receipts
+package pdataleaves
 
 import (
+	"github.com/tfocol/tfocol/internal/receipts"
+
 	"bytes"
 	"fmt"
 	"math"
@@ -436,14 +438,14 @@ func (g *gen) metrics() pmetric.Metrics {
 	return md
 }
 
-func collect(enc func(func(Record) error) error) ([]Record, error) {
-	var recs []Record
-	err := enc(func(r Record) error { recs = append(recs, r); return nil })
+func collect(enc func(func(receipts.Record) error) error) ([]receipts.Record, error) {
+	var recs []receipts.Record
+	err := enc(func(r receipts.Record) error { recs = append(recs, r); return nil })
 	return recs, err
 }
 
 // sameRecords reports how got (new) differs from want (reference), or "".
-func sameRecords(got, want []Record) string {
+func sameRecords(got, want []receipts.Record) string {
 	if len(got) != len(want) {
 		return fmt.Sprintf("%d records, reference has %d", len(got), len(want))
 	}
@@ -466,9 +468,9 @@ func sameRecords(got, want []Record) string {
 // point (marshal + wire) and a protobuf round trip.
 type signalCodec[T any] struct {
 	name      string
-	reference func(T, string, func(Record) error) error
-	wire      func(T, []byte, string, func(Record) error) error
-	encode    func(T, string, func(Record) error) error
+	reference func(T, string, func(receipts.Record) error) error
+	wire      func(T, []byte, string, func(receipts.Record) error) error
+	encode    func(T, string, func(receipts.Record) error) error
 	marshal   func(T) ([]byte, error)
 	unmarshal func([]byte) (T, error)
 }
@@ -476,7 +478,7 @@ type signalCodec[T any] struct {
 // checkSignal compares the wire leaves of x with the reference implementation, directly and after the request
 // is decoded from its bytes (replay); it returns the first difference, or "".
 func checkSignal[T any](c signalCodec[T], x T) string {
-	want, err := collect(func(fn func(Record) error) error { return c.reference(x, testWSAttr, fn) })
+	want, err := collect(func(fn func(receipts.Record) error) error { return c.reference(x, testWSAttr, fn) })
 	if err != nil {
 		return err.Error()
 	}
@@ -484,7 +486,7 @@ func checkSignal[T any](c signalCodec[T], x T) string {
 	if err != nil {
 		return err.Error()
 	}
-	got, err := collect(func(fn func(Record) error) error { return c.wire(x, raw, testWSAttr, fn) })
+	got, err := collect(func(fn func(receipts.Record) error) error { return c.wire(x, raw, testWSAttr, fn) })
 	if err != nil {
 		return c.name + " wire: " + err.Error()
 	}
@@ -495,7 +497,7 @@ func checkSignal[T any](c signalCodec[T], x T) string {
 	if err != nil {
 		return err.Error()
 	}
-	got, err = collect(func(fn func(Record) error) error { return c.encode(back, testWSAttr, fn) })
+	got, err = collect(func(fn func(receipts.Record) error) error { return c.encode(back, testWSAttr, fn) })
 	if err != nil {
 		return c.name + " after round trip: " + err.Error()
 	}
@@ -566,7 +568,7 @@ func TestWireLeavesDoNotAlias(t *testing.T) {
 	for seed := uint64(100); ld.LogRecordCount() < 3; seed++ {
 		ld = newGen(seed).logs()
 	}
-	recs, err := collect(func(fn func(Record) error) error { return EncodeLogs(ld, testWSAttr, fn) })
+	recs, err := collect(func(fn func(receipts.Record) error) error { return EncodeLogs(ld, testWSAttr, fn) })
 	require.NoError(t, err)
 	want := make([][]byte, len(recs))
 	for i, r := range recs {
@@ -590,13 +592,13 @@ func TestWireMismatchRejected(t *testing.T) {
 	raw, err := (&plog.ProtoMarshaler{}).MarshalLogs(other)
 	require.NoError(t, err)
 	called := false
-	err = EncodeLogsWire(ld, raw, testWSAttr, func(Record) error { called = true; return nil })
+	err = EncodeLogsWire(ld, raw, testWSAttr, func(receipts.Record) error { called = true; return nil })
 	require.Error(t, err)
 	require.False(t, called)
 
 	good, err := (&plog.ProtoMarshaler{}).MarshalLogs(ld)
 	require.NoError(t, err)
-	require.Error(t, EncodeLogsWire(ld, good[:len(good)-1], testWSAttr, func(Record) error { called = true; return nil }))
+	require.Error(t, EncodeLogsWire(ld, good[:len(good)-1], testWSAttr, func(receipts.Record) error { called = true; return nil }))
 	require.False(t, called)
 
 	md := pmetric.NewMetrics()
@@ -605,7 +607,7 @@ func TestWireMismatchRejected(t *testing.T) {
 	md2.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty().SetEmptySum().DataPoints().AppendEmpty()
 	raw2, err := (&pmetric.ProtoMarshaler{}).MarshalMetrics(md2)
 	require.NoError(t, err)
-	require.Error(t, EncodeMetricsWire(md, raw2, testWSAttr, func(Record) error { called = true; return nil }))
+	require.Error(t, EncodeMetricsWire(md, raw2, testWSAttr, func(receipts.Record) error { called = true; return nil }))
 	require.False(t, called)
 }
 
@@ -617,7 +619,7 @@ func TestWireCallbackError(t *testing.T) {
 	lrs.AppendEmpty()
 	stop := fmt.Errorf("stop")
 	n := 0
-	err := EncodeLogs(ld, testWSAttr, func(Record) error { n++; return stop })
+	err := EncodeLogs(ld, testWSAttr, func(receipts.Record) error { n++; return stop })
 	require.ErrorIs(t, err, stop)
 	require.Equal(t, 1, n)
 }

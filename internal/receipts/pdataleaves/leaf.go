@@ -1,6 +1,8 @@
-package receipts
+package pdataleaves
 
 import (
+	"github.com/tfocol/tfocol/internal/receipts"
+
 	"encoding/hex"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -9,39 +11,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"google.golang.org/protobuf/encoding/protowire"
 )
-
-// Record is one leaf with the facts receipts summarise about it.
-type Record struct {
-	Workspace string
-	// EventTime is the record's own time in Unix nanoseconds (0 when it has none).
-	EventTime int64
-	// Leaf is the canonical leaf encoding: the record alone in a one-record Export*ServiceRequest protobuf.
-	Leaf []byte
-	// LeafHash is the RFC 9162 BLAKE3 leaf hash of Leaf when already computed (nil otherwise).
-	LeafHash []byte
-	Info     RecordInfo
-}
-
-// RecordInfo is what receipts count. It is derived from the leaf alone, so a replay reproduces it exactly.
-type RecordInfo struct {
-	Service string
-	Node    string
-	// logs
-	Severity  int32
-	EventName string
-	// metrics
-	MetricName string
-	PointType  string
-	// traces
-	TraceID  string
-	SpanID   string
-	SpanName string
-	Parent   string
-	Start    int64
-	End      int64
-	Error    bool
-	Kind     int32 // ptrace.SpanKind
-}
 
 var (
 	logsMarshaler    = plog.ProtoMarshaler{}
@@ -75,7 +44,7 @@ func EventNameOf(lr plog.LogRecord) string {
 }
 
 // EncodeLogs calls fn for every log record with its leaf (record + resource + scope).
-func EncodeLogs(ld plog.Logs, wsAttr string, fn func(Record) error) error {
+func EncodeLogs(ld plog.Logs, wsAttr string, fn func(receipts.Record) error) error {
 	raw, err := logsMarshaler.MarshalLogs(ld)
 	if err != nil {
 		return err
@@ -84,7 +53,7 @@ func EncodeLogs(ld plog.Logs, wsAttr string, fn func(Record) error) error {
 }
 
 // EncodeMetrics calls fn for every data point with its leaf (the metric with only that point + resource + scope).
-func EncodeMetrics(md pmetric.Metrics, wsAttr string, fn func(Record) error) error {
+func EncodeMetrics(md pmetric.Metrics, wsAttr string, fn func(receipts.Record) error) error {
 	raw, err := metricsMarshaler.MarshalMetrics(md)
 	if err != nil {
 		return err
@@ -93,7 +62,7 @@ func EncodeMetrics(md pmetric.Metrics, wsAttr string, fn func(Record) error) err
 }
 
 // EncodeTraces calls fn for every span with its leaf (span + resource + scope).
-func EncodeTraces(td ptrace.Traces, wsAttr string, fn func(Record) error) error {
+func EncodeTraces(td ptrace.Traces, wsAttr string, fn func(receipts.Record) error) error {
 	raw, err := tracesMarshaler.MarshalTraces(td)
 	if err != nil {
 		return err
@@ -113,7 +82,7 @@ func (logsShape) points(int, int, int, protowire.Number, int) bool { return fals
 // EncodeLogsWire is EncodeLogs for a request already marshaled: raw must be the plog.ProtoMarshaler output of
 // ld. The leaves are cut from raw (see wire.go) into one buffer; each leaf has its capacity capped at its length.
 // Nothing is passed to fn unless raw matches ld.
-func EncodeLogsWire(ld plog.Logs, raw []byte, wsAttr string, fn func(Record) error) error {
+func EncodeLogsWire(ld plog.Logs, raw []byte, wsAttr string, fn func(receipts.Record) error) error {
 	rls := ld.ResourceLogs()
 	nscopes := 0
 	for i := 0; i < rls.Len(); i++ {
@@ -143,7 +112,7 @@ func EncodeLogsWire(ld plog.Logs, raw []byte, wsAttr string, fn func(Record) err
 				if t == 0 {
 					t = int64(lr.ObservedTimestamp())
 				}
-				if err := fn(Record{Workspace: ws, EventTime: t, Leaf: leaf, Info: RecordInfo{
+				if err := fn(receipts.Record{Workspace: ws, EventTime: t, Leaf: leaf, Info: receipts.RecordInfo{
 					Service: svc, Node: node, Severity: int32(lr.SeverityNumber()), EventName: EventNameOf(lr),
 				}}); err != nil {
 					return err
@@ -211,7 +180,7 @@ func (a *traceArenas) group(id pcommon.TraceID) int {
 // EncodeTracesWire is EncodeTraces for a request already marshaled: raw must be the ptrace.ProtoMarshaler output
 // of td. The leaves are cut from raw (see wire.go), one buffer per trace; each leaf has its capacity capped at its
 // length. Nothing is passed to fn unless raw matches td.
-func EncodeTracesWire(td ptrace.Traces, raw []byte, wsAttr string, fn func(Record) error) error {
+func EncodeTracesWire(td ptrace.Traces, raw []byte, wsAttr string, fn func(receipts.Record) error) error {
 	rss := td.ResourceSpans()
 	nscopes := 0
 	for i := 0; i < rss.Len(); i++ {
@@ -260,7 +229,7 @@ func EncodeTracesWire(td ptrace.Traces, raw []byte, wsAttr string, fn func(Recor
 				}
 				n++
 				sp := spans.At(k)
-				if err := fn(Record{Workspace: ws, EventTime: int64(sp.EndTimestamp()), Leaf: leaf, Info: spanInfo(sp, svc, node, arenas.hexes[g])}); err != nil {
+				if err := fn(receipts.Record{Workspace: ws, EventTime: int64(sp.EndTimestamp()), Leaf: leaf, Info: spanInfo(sp, svc, node, arenas.hexes[g])}); err != nil {
 					return err
 				}
 			}
@@ -318,7 +287,7 @@ func pointTime(m pmetric.Metric, i int) pcommon.Timestamp {
 // EncodeMetricsWire is EncodeMetrics for a request already marshaled: raw must be the pmetric.ProtoMarshaler
 // output of md. The leaves are cut from raw (see wire.go) into one buffer; each leaf has its capacity capped at
 // its length. Nothing is passed to fn unless raw matches md.
-func EncodeMetricsWire(md pmetric.Metrics, raw []byte, wsAttr string, fn func(Record) error) error {
+func EncodeMetricsWire(md pmetric.Metrics, raw []byte, wsAttr string, fn func(receipts.Record) error) error {
 	rms := md.ResourceMetrics()
 	nscopes, nmetrics := 0, 0
 	for i := 0; i < rms.Len(); i++ {
@@ -350,7 +319,7 @@ func EncodeMetricsWire(md pmetric.Metrics, raw []byte, wsAttr string, fn func(Re
 						return err
 					}
 					n++
-					if err := fn(Record{Workspace: ws, EventTime: int64(pointTime(m, p)), Leaf: leaf, Info: RecordInfo{
+					if err := fn(receipts.Record{Workspace: ws, EventTime: int64(pointTime(m, p)), Leaf: leaf, Info: receipts.RecordInfo{
 						Service: svc, Node: node, MetricName: m.Name(), PointType: pointType,
 					}}); err != nil {
 						return err
@@ -364,7 +333,7 @@ func EncodeMetricsWire(md pmetric.Metrics, raw []byte, wsAttr string, fn func(Re
 
 // spanInfo is the info of a span whose trace id is tid in hex (a string shared by the spans of the trace, which
 // the receipt engine keeps while the trace is open). The span and parent ids share one string.
-func spanInfo(sp ptrace.Span, svc, node, tid string) RecordInfo {
+func spanInfo(sp ptrace.Span, svc, node, tid string) receipts.RecordInfo {
 	sid, pid := sp.SpanID(), sp.ParentSpanID()
 	var b [32]byte
 	hex.Encode(b[:16], sid[:])
@@ -374,7 +343,7 @@ func spanInfo(sp ptrace.Span, svc, node, tid string) RecordInfo {
 		n = 32
 	}
 	ids := string(b[:n])
-	info := RecordInfo{
+	info := receipts.RecordInfo{
 		Service: svc, Node: node, TraceID: tid, SpanID: ids[:16],
 		SpanName: sp.Name(), Start: int64(sp.StartTimestamp()), End: int64(sp.EndTimestamp()),
 		Error: sp.Status().Code() == ptrace.StatusCodeError, Kind: int32(sp.Kind()),
