@@ -69,13 +69,7 @@ func sloConfig(dir string) *Config {
 
 func sloReports(t *testing.T, dir string) []*receipts.Receipt {
 	t.Helper()
-	var out []*receipts.Receipt
-	for _, r := range readReceipts(t, dir) {
-		if r.Type == receipts.TypeSLOReport {
-			out = append(out, r)
-		}
-	}
-	return out
+	return receiptsOfType(t, dir, receipts.TypeSLOReport)
 }
 
 // feedSLOWindows delivers four one-minute windows of "anchor" spans (base = 14:00, a report boundary every 2m):
