@@ -120,6 +120,12 @@ func (x *Totals) add(y Totals) {
 	x.WindowsPending += y.WindowsPending
 }
 
+// totals are the hour's counts as Totals (WindowsPending is not counted by hour).
+func (h Hour) totals() Totals {
+	return Totals{Batches: h.Batches, Records: h.Records, Events: h.Events, Rejections: h.Rejections,
+		Duplicates: h.Duplicates, Heartbeats: h.Heartbeats, ReceiptsSealed: h.ReceiptsSealed}
+}
+
 func (w *workspace) status(nowH int64, pending int) WorkspaceStatus {
 	ws := WorkspaceStatus{Workspace: w.id, BatchesBySignal: map[string]uint64{}, RecordsBySignal: map[string]uint64{},
 		DuplicatesBySignal: map[string]uint64{}, SealedBySignal: map[string]uint64{}, EventsByType: map[string]uint64{},
@@ -163,13 +169,7 @@ func (w *workspace) status(nowH int64, pending int) WorkspaceStatus {
 		if hr != (Hour{Start: hr.Start}) {
 			ws.Hourly = append(ws.Hourly, hr)
 		}
-		ws.Batches += hr.Batches
-		ws.Records += hr.Records
-		ws.Events += hr.Events
-		ws.Rejections += hr.Rejections
-		ws.Duplicates += hr.Duplicates
-		ws.Heartbeats += hr.Heartbeats
-		ws.ReceiptsSealed += hr.ReceiptsSealed
+		ws.add(hr.totals())
 	})
 	return ws
 }

@@ -3,8 +3,6 @@ package receipts
 import (
 	"flag"
 	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -169,45 +167,11 @@ var alertVectors = map[string]struct {
 }
 
 func TestAlertConformanceVectors(t *testing.T) {
-	build := func(t *testing.T, dir string, b func(*testing.T, string)) {
-		require.NoError(t, os.RemoveAll(dir))
-		b(t, dir)
-	}
-	if *updateAlertVectors {
-		for name, v := range alertVectors {
-			dir := filepath.Join(alertVectorsDir, name)
-			build(t, dir, v.build)
-			require.NoError(t, os.WriteFile(filepath.Join(dir, "EXPECT"), []byte(v.expect+"\n"), 0o644))
-		}
-	}
-	entries, err := os.ReadDir(alertVectorsDir)
-	require.NoError(t, err)
-	require.Len(t, entries, len(alertVectors), "one directory per vector")
-	for _, e := range entries {
-		t.Run(e.Name(), func(t *testing.T) {
-			dir := filepath.Join(alertVectorsDir, e.Name())
-			raw, err := os.ReadFile(filepath.Join(dir, "EXPECT"))
-			require.NoError(t, err)
-			expect := strings.TrimSpace(string(raw))
-			rebuilt := filepath.Join(t.TempDir(), "v")
-			build(t, rebuilt, alertVectors[e.Name()].build)
-			for _, f := range []string{ReceiptsFile, RootFile} {
-				want, err := os.ReadFile(filepath.Join(rebuilt, f))
-				require.NoError(t, err)
-				got, err := os.ReadFile(filepath.Join(dir, f))
-				require.NoError(t, err)
-				require.Equal(t, string(want), string(got), "%s of %s is stale: go test -run TestAlertConformanceVectors -update-alert-vectors", f, e.Name())
-			}
-			_, err = VerifyScroll(dir, VerifyOptions{})
-			if expect == "ok" {
-				require.NoError(t, err)
-				return
-			}
-			msg, ok := strings.CutPrefix(expect, "fail: ")
-			require.True(t, ok, "EXPECT is ok or fail: <text>")
-			require.ErrorContains(t, err, msg)
+	runScrollVectors(t, alertVectorsDir, *updateAlertVectors, "TestAlertConformanceVectors -update-alert-vectors", alertVectors,
+		func(t *testing.T, dir string, build func(*testing.T, string)) {
+			require.NoError(t, os.RemoveAll(dir))
+			build(t, dir)
 		})
-	}
 }
 
 // backupFailureLeaf is the leaf of a BackupFailure record without time, host or service (OTLP severity ERROR).

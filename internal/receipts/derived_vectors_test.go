@@ -3,8 +3,6 @@ package receipts
 import (
 	"flag"
 	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -85,40 +83,5 @@ func (d *derivedScroll) anomaly(mutate func(*Receipt)) *Receipt {
 }
 
 func TestDerivedConformanceVectors(t *testing.T) {
-	if *updateDerivedVectors {
-		for name, v := range derivedVectors {
-			dir := filepath.Join(derivedVectorsDir, name)
-			buildVector(t, dir, v.build)
-			require.NoError(t, os.WriteFile(filepath.Join(dir, "EXPECT"), []byte(v.expect+"\n"), 0o644))
-		}
-	}
-	entries, err := os.ReadDir(derivedVectorsDir)
-	require.NoError(t, err)
-	require.Len(t, entries, len(derivedVectors), "one directory per vector")
-	for _, e := range entries {
-		t.Run(e.Name(), func(t *testing.T) {
-			dir := filepath.Join(derivedVectorsDir, e.Name())
-			raw, err := os.ReadFile(filepath.Join(dir, "EXPECT"))
-			require.NoError(t, err)
-			expect := strings.TrimSpace(string(raw))
-			// The stored vector is what the code builds: the vectors stay in step with the format.
-			rebuilt := filepath.Join(t.TempDir(), "v")
-			buildVector(t, rebuilt, derivedVectors[e.Name()].build)
-			for _, f := range []string{ReceiptsFile, RootFile} {
-				want, err := os.ReadFile(filepath.Join(rebuilt, f))
-				require.NoError(t, err)
-				got, err := os.ReadFile(filepath.Join(dir, f))
-				require.NoError(t, err)
-				require.Equal(t, string(want), string(got), "%s of %s is stale: go test -run TestDerivedConformanceVectors -update-derived-vectors", f, e.Name())
-			}
-			_, err = VerifyScroll(dir, VerifyOptions{})
-			if expect == "ok" {
-				require.NoError(t, err)
-				return
-			}
-			msg, ok := strings.CutPrefix(expect, "fail: ")
-			require.True(t, ok, "EXPECT is ok or fail: <text>")
-			require.ErrorContains(t, err, msg)
-		})
-	}
+	runScrollVectors(t, derivedVectorsDir, *updateDerivedVectors, "TestDerivedConformanceVectors -update-derived-vectors", derivedVectors, buildVector)
 }

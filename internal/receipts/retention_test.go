@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -175,41 +174,7 @@ func buildRetentionVector(t *testing.T, dir string, build func(*retScroll)) {
 }
 
 func TestRetentionConformanceVectors(t *testing.T) {
-	if *updateRetentionVectors {
-		for name, v := range retentionVectors {
-			dir := filepath.Join(retentionVectorsDir, name)
-			buildRetentionVector(t, dir, v.build)
-			require.NoError(t, os.WriteFile(filepath.Join(dir, "EXPECT"), []byte(v.expect+"\n"), 0o644))
-		}
-	}
-	entries, err := os.ReadDir(retentionVectorsDir)
-	require.NoError(t, err)
-	require.Len(t, entries, len(retentionVectors), "one directory per vector")
-	for _, e := range entries {
-		t.Run(e.Name(), func(t *testing.T) {
-			dir := filepath.Join(retentionVectorsDir, e.Name())
-			raw, err := os.ReadFile(filepath.Join(dir, "EXPECT"))
-			require.NoError(t, err)
-			expect := strings.TrimSpace(string(raw))
-			rebuilt := filepath.Join(t.TempDir(), "v")
-			buildRetentionVector(t, rebuilt, retentionVectors[e.Name()].build)
-			for _, f := range []string{ReceiptsFile, RootFile} {
-				want, err := os.ReadFile(filepath.Join(rebuilt, f))
-				require.NoError(t, err)
-				got, err := os.ReadFile(filepath.Join(dir, f))
-				require.NoError(t, err)
-				require.Equal(t, string(want), string(got), "%s of %s is stale: go test -run TestRetentionConformanceVectors -update-retention-vectors", f, e.Name())
-			}
-			_, err = VerifyScroll(dir, VerifyOptions{})
-			if expect == "ok" {
-				require.NoError(t, err)
-				return
-			}
-			msg, ok := strings.CutPrefix(expect, "fail: ")
-			require.True(t, ok, "EXPECT is ok or fail: <text>")
-			require.ErrorContains(t, err, msg)
-		})
-	}
+	runScrollVectors(t, retentionVectorsDir, *updateRetentionVectors, "TestRetentionConformanceVectors -update-retention-vectors", retentionVectors, buildRetentionVector)
 }
 
 // verify lists the files removed by retention with the receipt that removed them, and the derived receipts it

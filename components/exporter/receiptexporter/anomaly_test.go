@@ -56,13 +56,7 @@ func feedAnomalyWindows(t *testing.T, e *receiptExporter, lg *testLog, clock *fa
 
 func anomalies(t *testing.T, dir string) []*receipts.Receipt {
 	t.Helper()
-	var out []*receipts.Receipt
-	for _, r := range readReceipts(t, dir) {
-		if r.Type == receipts.TypeAnomalyDetected {
-			out = append(out, r)
-		}
-	}
-	return out
+	return receiptsOfType(t, dir, receipts.TypeAnomalyDetected)
 }
 
 // runAnomalyScenario feeds 16 windows, lets every window seal and be evaluated, and returns the anomalies.

@@ -13,16 +13,22 @@ import (
 	"github.com/tfocol/tfocol/components/exporter/receiptexporter/internal/metadata"
 )
 
-func TestLoadConfig(t *testing.T) {
-	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+// configLoader loads testdata/file; load(name) is the receipt/name exporter's config on the defaults, validated.
+func configLoader(t *testing.T, file string) func(name string) (*Config, error) {
+	t.Helper()
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", file))
 	require.NoError(t, err)
-	load := func(name string) (*Config, error) {
+	return func(name string) (*Config, error) {
 		cfg := NewFactory().CreateDefaultConfig()
 		sub, err := cm.Sub(component.NewIDWithName(metadata.Type, name).String())
 		require.NoError(t, err)
 		require.NoError(t, sub.Unmarshal(cfg))
 		return cfg.(*Config), xconfmap.Validate(cfg)
 	}
+}
+
+func TestLoadConfig(t *testing.T) {
+	load := configLoader(t, "config.yaml")
 	def, err := load("")
 	require.NoError(t, err)
 	require.Equal(t, time.Hour, def.Interval)

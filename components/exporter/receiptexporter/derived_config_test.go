@@ -1,28 +1,14 @@
 package receiptexporter
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/confmap/confmaptest"
-	"go.opentelemetry.io/collector/confmap/xconfmap"
-
-	"github.com/tfocol/tfocol/components/exporter/receiptexporter/internal/metadata"
 )
 
 func TestLoadDerivedConfig(t *testing.T) {
-	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "derived.yaml"))
-	require.NoError(t, err)
-	load := func(name string) (*Config, error) {
-		cfg := NewFactory().CreateDefaultConfig()
-		sub, err := cm.Sub(component.NewIDWithName(metadata.Type, name).String())
-		require.NoError(t, err)
-		require.NoError(t, sub.Unmarshal(cfg))
-		return cfg.(*Config), xconfmap.Validate(cfg)
-	}
+	load := configLoader(t, "derived.yaml")
 	def := NewFactory().CreateDefaultConfig().(*Config)
 	require.Equal(t, 24*time.Hour, def.SLOReportInterval)
 	require.False(t, def.Anomaly.Enabled)

@@ -149,6 +149,18 @@ func readReceipts(t *testing.T, dir string) []*receipts.Receipt {
 	return out
 }
 
+// receiptsOfType are the receipts of type typ in a scroll's receipt log, in order.
+func receiptsOfType(t *testing.T, dir, typ string) []*receipts.Receipt {
+	t.Helper()
+	var out []*receipts.Receipt
+	for _, r := range readReceipts(t, dir) {
+		if r.Type == typ {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // waitReceipts polls until the scroll holds n receipts.
 func waitReceipts(t *testing.T, dir string, n int) []*receipts.Receipt {
 	t.Helper()

@@ -69,13 +69,7 @@ func sloConfig(dir string) *Config {
 
 func sloReports(t *testing.T, dir string) []*receipts.Receipt {
 	t.Helper()
-	var out []*receipts.Receipt
-	for _, r := range readReceipts(t, dir) {
-		if r.Type == receipts.TypeSLOReport {
-			out = append(out, r)
-		}
-	}
-	return out
+	return receiptsOfType(t, dir, receipts.TypeSLOReport)
 }
 
 // feedSLOWindows delivers four one-minute windows of "anchor" spans (base = 14:00, a report boundary every 2m):
@@ -105,6 +99,24 @@ func feedSLOWindows(t *testing.T, e *receiptExporter, lg *testLog, clock *fakeCl
 	require.NoError(t, lg.logs(e, makeLogs("ws", 3, at(3), 9)))
 }
 
+// startFedSLOExporter starts an exporter with cfg on a fake clock at base and feeds it feedSLOWindows.
+func startFedSLOExporter(t *testing.T, cfg *Config) (*fakeClock, *testLog, *receiptExporter) {
+	t.Helper()
+	clock := &fakeClock{now: base}
+	lg := newTestLog(clock)
+	e := startExporter(t, cfg, clock)
+	feedSLOWindows(t, e, lg, clock)
+	return clock, lg, e
+}
+
+// sealSLOReports moves the clock to base+at, waits for the scroll dir/ws to hold n SLO reports and shuts e down.
+func sealSLOReports(t *testing.T, e *receiptExporter, dir string, clock *fakeClock, at time.Duration, n int) {
+	t.Helper()
+	clock.Set(base.Add(at))
+	require.Eventually(t, func() bool { return len(sloReports(t, filepath.Join(dir, "ws"))) == n }, 10*time.Second, 10*time.Millisecond)
+	require.NoError(t, e.shutdown(context.Background()))
+}
+
 func findSLO(t *testing.T, r *receipts.Receipt, id string) receipts.SLOResult {
 	t.Helper()
 	for _, s := range r.SLOs {
@@ -128,10 +140,7 @@ func dec(t *testing.T, s string) receipts.Decimal {
 // objective of another workspace is not in this scroll; the scroll verifies (the verifier counts them again).
 func TestSLOReportsCountSealedSpans(t *testing.T) {
 	dir := t.TempDir()
-	clock := &fakeClock{now: base}
-	lg := newTestLog(clock)
-	e := startExporter(t, sloConfig(dir), clock)
-	feedSLOWindows(t, e, lg, clock)
+	clock, _, e := startFedSLOExporter(t, sloConfig(dir))
 	clock.Set(base.Add(6*time.Minute + 10*time.Second))
 	scroll := filepath.Join(dir, "ws")
 	require.Eventually(t, func() bool { return len(sloReports(t, scroll)) == 3 }, 10*time.Second, 10*time.Millisecond)
@@ -193,26 +202,16 @@ func ptr[T any](v T) *T { return &v }
 func TestSLOReportsExactlyOnceAcrossCrash(t *testing.T) {
 	want := func() []*receipts.Receipt {
 		dir := t.TempDir()
-		clock := &fakeClock{now: base}
-		lg := newTestLog(clock)
-		e := startExporter(t, sloConfig(dir), clock)
-		feedSLOWindows(t, e, lg, clock)
-		clock.Set(base.Add(6*time.Minute + 10*time.Second))
-		require.Eventually(t, func() bool { return len(sloReports(t, filepath.Join(dir, "ws"))) == 3 }, 10*time.Second, 10*time.Millisecond)
-		require.NoError(t, e.shutdown(context.Background()))
+		clock, _, e := startFedSLOExporter(t, sloConfig(dir))
+		sealSLOReports(t, e, dir, clock, 6*time.Minute+10*time.Second, 3)
 		return sloReports(t, filepath.Join(dir, "ws"))
 	}()
 	for _, cacheCase := range []string{"cache", "no_cache", "stale_cache"} {
 		t.Run(cacheCase, func(t *testing.T) {
 			dir := t.TempDir()
-			clock := &fakeClock{now: base}
-			lg := newTestLog(clock)
-			e := startExporter(t, sloConfig(dir), clock)
-			feedSLOWindows(t, e, lg, clock)
+			clock, lg, e := startFedSLOExporter(t, sloConfig(dir))
 			// Seal the first three windows and the first report, then crash before the second.
-			clock.Set(base.Add(3*time.Minute + 10*time.Second))
-			require.Eventually(t, func() bool { return len(sloReports(t, filepath.Join(dir, "ws"))) == 1 }, 10*time.Second, 10*time.Millisecond)
-			require.NoError(t, e.shutdown(context.Background()))
+			sealSLOReports(t, e, dir, clock, 3*time.Minute+10*time.Second, 1)
 			old := lg.restart()
 			from := uint64(1)
 			if held := old.heldSeqs(); len(held) > 0 {
@@ -237,9 +236,7 @@ func TestSLOReportsExactlyOnceAcrossCrash(t *testing.T) {
 			// The receiver delivers again from its cursor; a replay from the very start is harmless too.
 			require.NoError(t, lg.redeliver(e, 1))
 			require.NoError(t, lg.redeliver(e, from))
-			clock.Set(base.Add(6*time.Minute + 10*time.Second))
-			require.Eventually(t, func() bool { return len(sloReports(t, filepath.Join(dir, "ws"))) == 3 }, 10*time.Second, 10*time.Millisecond)
-			require.NoError(t, e.shutdown(context.Background()))
+			sealSLOReports(t, e, dir, clock, 6*time.Minute+10*time.Second, 3)
 			got := sloReports(t, filepath.Join(dir, "ws"))
 			require.Len(t, got, 3)
 			for i := range want {
@@ -255,15 +252,10 @@ func TestSLOReportsExactlyOnceAcrossCrash(t *testing.T) {
 // A span's facts counted as it joins its window equal those a verifier counts from the sealed batch file.
 func TestBatchFactsFromWindowEqualFactsFromFile(t *testing.T) {
 	dir := t.TempDir()
-	clock := &fakeClock{now: base}
-	lg := newTestLog(clock)
 	cfg := sloConfig(dir)
 	cfg.Anomaly.Enabled = true
-	e := startExporter(t, cfg, clock)
-	feedSLOWindows(t, e, lg, clock)
-	clock.Set(base.Add(6*time.Minute + 10*time.Second))
-	require.Eventually(t, func() bool { return len(sloReports(t, filepath.Join(dir, "ws"))) == 3 }, 10*time.Second, 10*time.Millisecond)
-	require.NoError(t, e.shutdown(context.Background()))
+	clock, _, e := startFedSLOExporter(t, cfg)
+	sealSLOReports(t, e, dir, clock, 6*time.Minute+10*time.Second, 3)
 	cache, _ := (&engine{derived: newDerivedState(cfg)}).readCache("ws")
 	require.NotEmpty(t, cache)
 	inds := newDerivedState(cfg).indicators("ws")
@@ -289,23 +281,16 @@ func TestBatchFactsFromWindowEqualFactsFromFile(t *testing.T) {
 // (their facts are counted again from the batch files: the cache does not count it).
 func TestSLOAddedBetweenRunsCountsEarlierBatches(t *testing.T) {
 	dir := t.TempDir()
-	clock := &fakeClock{now: base}
-	lg := newTestLog(clock)
 	cfg := sloConfig(dir)
 	cfg.SLOs = cfg.SLOs[:1] // availability only
-	e := startExporter(t, cfg, clock)
-	feedSLOWindows(t, e, lg, clock)
-	clock.Set(base.Add(3*time.Minute + 10*time.Second))
-	require.Eventually(t, func() bool { return len(sloReports(t, filepath.Join(dir, "ws"))) == 1 }, 10*time.Second, 10*time.Millisecond)
-	require.NoError(t, e.shutdown(context.Background()))
+	clock, lg, e := startFedSLOExporter(t, cfg)
+	sealSLOReports(t, e, dir, clock, 3*time.Minute+10*time.Second, 1)
 	require.Len(t, sloReports(t, filepath.Join(dir, "ws"))[0].SLOs, 1)
 
 	lg.restart()
 	e = startExporter(t, sloConfig(dir), clock)
 	require.NoError(t, lg.redeliver(e, 1))
-	clock.Set(base.Add(6*time.Minute + 10*time.Second))
-	require.Eventually(t, func() bool { return len(sloReports(t, filepath.Join(dir, "ws"))) == 3 }, 10*time.Second, 10*time.Millisecond)
-	require.NoError(t, e.shutdown(context.Background()))
+	sealSLOReports(t, e, dir, clock, 6*time.Minute+10*time.Second, 3)
 	r := sloReports(t, filepath.Join(dir, "ws"))[1]
 	require.Equal(t, "slo-report-2025-12-06T14:04:00Z", r.ID)
 	lat := findSLO(t, r, "slo:anchor-latency")
@@ -317,13 +302,8 @@ func TestSLOAddedBetweenRunsCountsEarlierBatches(t *testing.T) {
 // made from wrong counts, and the exporter still seals everything else.
 func TestSLOScrollWithUnreadableBatchGetsNoReport(t *testing.T) {
 	dir := t.TempDir()
-	clock := &fakeClock{now: base}
-	lg := newTestLog(clock)
-	e := startExporter(t, sloConfig(dir), clock)
-	feedSLOWindows(t, e, lg, clock)
-	clock.Set(base.Add(3*time.Minute + 10*time.Second))
-	require.Eventually(t, func() bool { return len(sloReports(t, filepath.Join(dir, "ws"))) == 1 }, 10*time.Second, 10*time.Millisecond)
-	require.NoError(t, e.shutdown(context.Background()))
+	clock, lg, e := startFedSLOExporter(t, sloConfig(dir))
+	sealSLOReports(t, e, dir, clock, 3*time.Minute+10*time.Second, 1)
 	require.NoError(t, os.RemoveAll(filepath.Join(dir, derivedDir)))
 	require.NoError(t, os.Remove(filepath.Join(dir, "ws", receipts.BatchPath(receipts.SignalTraces, base.Add(time.Minute), time.Minute))))
 

@@ -151,11 +151,7 @@ func TestEdgeIngestStatusIsTheCallersWorkspace(t *testing.T) {
 // The engine status on the edge API is the status endpoint's document without the components' error text; it
 // needs a credential only with public_engine_status: false.
 func TestEdgeEngineStatusLeavesOutErrors(t *testing.T) {
-	l := openLog(t, filepath.Join(t.TempDir(), "log"))
-	defer l.Close()
-	f := newFixture(t, l, filepath.Join(t.TempDir(), "status"))
-	ext := f.start()
-	defer ext.Shutdown(context.Background())
+	_, f, ext := startOnFreshLog(t)
 	require.NoError(t, ext.Ready())
 	fwd := componentstatus.NewInstanceID(component.MustNewIDWithName("tfo_log", "forward"), component.KindReceiver)
 	ext.ComponentStatusChanged(fwd, componentstatus.NewRecoverableErrorEvent(errors.New("dial tcp 10.0.0.7:14317: workspace 8c5d7f4e refused")))

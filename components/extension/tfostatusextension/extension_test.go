@@ -108,6 +108,17 @@ func newFixture(t *testing.T, l *durablelog.Log, dir string) *fixture {
 	}}
 }
 
+// startOnFreshLog starts the extension on a new log and status directory; both are shut when the test ends.
+func startOnFreshLog(t *testing.T) (*durablelog.Log, *fixture, *statusExtension) {
+	t.Helper()
+	l := openLog(t, filepath.Join(t.TempDir(), "log"))
+	t.Cleanup(func() { l.Close() })
+	f := newFixture(t, l, filepath.Join(t.TempDir(), "status"))
+	ext := f.start()
+	t.Cleanup(func() { ext.Shutdown(context.Background()) })
+	return l, f, ext
+}
+
 func (f *fixture) start() *statusExtension {
 	f.t.Helper()
 	ext, err := NewFactory().Create(context.Background(), f.set, f.cfg)
@@ -212,11 +223,7 @@ func getJSON(t *testing.T, url, auth string, into any) int {
 // Over HTTP: the admin token sees every workspace, a workspace credential its own, anything else is refused;
 // the engine status is open and follows component status.
 func TestServeOverHTTP(t *testing.T) {
-	l := openLog(t, filepath.Join(t.TempDir(), "log"))
-	defer l.Close()
-	f := newFixture(t, l, filepath.Join(t.TempDir(), "status"))
-	ext := f.start()
-	defer ext.Shutdown(context.Background())
+	l, f, ext := startOnFreshLog(t)
 	appendLogs(t, l, 1)
 	f.waitBatches(1)
 	base := "http://" + ext.listenAddr()
@@ -296,11 +303,7 @@ func TestAdminTokenRotation(t *testing.T) {
 // Counters that cannot be persisted (here: the snapshot's path is taken by a directory) degrade the engine
 // status, naming the extension, until a write succeeds again; the log keeps what the snapshot does not cover.
 func TestPersistFailureDegradesTheEngine(t *testing.T) {
-	l := openLog(t, filepath.Join(t.TempDir(), "log"))
-	defer l.Close()
-	f := newFixture(t, l, filepath.Join(t.TempDir(), "status"))
-	ext := f.start()
-	defer ext.Shutdown(context.Background())
+	_, f, ext := startOnFreshLog(t)
 	require.NoError(t, ext.Ready())
 	blocker := filepath.Join(f.cfg.Directory, snapshotFile)
 	require.NoError(t, os.MkdirAll(filepath.Join(blocker, "x"), 0o755))

@@ -2,6 +2,7 @@ package pdataleaves
 
 import (
 	"github.com/tfocol/tfocol/internal/receipts"
+	"github.com/tfocol/tfocol/internal/receipts/internal/leafref"
 
 	"encoding/hex"
 
@@ -18,30 +19,11 @@ var (
 	tracesMarshaler  = ptrace.ProtoMarshaler{}
 )
 
-func resourceFacts(res pcommon.Resource, wsAttr string) (workspace, service, node string) {
-	attrs := res.Attributes()
-	if v, ok := attrs.Get(wsAttr); ok {
-		workspace = v.AsString()
-	}
-	if v, ok := attrs.Get("service.name"); ok {
-		service = v.AsString()
-	}
-	if v, ok := attrs.Get("host.name"); ok {
-		node = v.AsString()
-	}
-	return
-}
+// resourceFacts are the workspace, service.name and host.name of a resource (shared with the reference encoder).
+var resourceFacts = leafref.ResourceFacts
 
 // EventNameOf is the event name of a log record: its EventName field, else its event.name attribute.
-func EventNameOf(lr plog.LogRecord) string {
-	if n := lr.EventName(); n != "" {
-		return n
-	}
-	if v, ok := lr.Attributes().Get("event.name"); ok {
-		return v.AsString()
-	}
-	return ""
-}
+func EventNameOf(lr plog.LogRecord) string { return leafref.EventName(lr) }
 
 // EncodeLogs calls fn for every log record with its leaf (record + resource + scope).
 func EncodeLogs(ld plog.Logs, wsAttr string, fn func(receipts.Record) error) error {
