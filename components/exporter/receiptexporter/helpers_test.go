@@ -138,8 +138,9 @@ func readReceipts(t *testing.T, dir string) []*receipts.Receipt {
 		return nil
 	}
 	require.NoError(t, err)
-	lines, tail := receipts.SplitLines(data)
-	require.Empty(t, tail)
+	// Tests poll while the exporter may be appending: a line not yet complete is not read (a torn line left
+	// behind is caught by verifyAll, which verifies the scroll as the CLI does).
+	lines, _ := receipts.SplitLines(data)
 	var out []*receipts.Receipt
 	for _, l := range lines {
 		r, err := receipts.ParseReceipt(l)
