@@ -19,6 +19,12 @@ type Config struct {
 	// (concatenated OTLP export requests are one export request). 0 delivers each entry alone, which consumers
 	// that keep per-entry state (the receipt exporter) require.
 	MaxBatchBytes int `mapstructure:"max_batch_bytes"`
+	// MinBatchBytes and MaxBatchWait let a merging consumer wait for more entries: when one read of the log
+	// brings fewer than MinBatchBytes, the receiver keeps reading for up to MaxBatchWait before it delivers.
+	// The entries are durable already, so waiting costs only latency; it saves an export call (gzip stream,
+	// gRPC round trip) per entry when requests arrive one at a time. 0 = deliver what one read brings.
+	MinBatchBytes int           `mapstructure:"min_batch_bytes"`
+	MaxBatchWait  time.Duration `mapstructure:"max_batch_wait"`
 	// RetryInitial and RetryMax bound the backoff between attempts of a failing consumer; it is retried forever.
 	RetryInitial time.Duration `mapstructure:"retry_initial_interval"`
 	RetryMax     time.Duration `mapstructure:"retry_max_interval"`
@@ -67,6 +73,15 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBatchBytes < 0 {
 		errs = append(errs, errors.New("max_batch_bytes must not be negative"))
+	}
+	if c.MinBatchBytes < 0 || c.MaxBatchWait < 0 {
+		errs = append(errs, errors.New("min_batch_bytes and max_batch_wait must not be negative"))
+	}
+	if c.MinBatchBytes > 0 && (c.MaxBatchBytes == 0 || c.MinBatchBytes > c.MaxBatchBytes) {
+		errs = append(errs, errors.New("min_batch_bytes needs max_batch_bytes at least as large (entries are delivered alone when max_batch_bytes is 0)"))
+	}
+	if (c.MinBatchBytes > 0) != (c.MaxBatchWait > 0) {
+		errs = append(errs, errors.New("min_batch_bytes and max_batch_wait are set together"))
 	}
 	if c.RetryInitial <= 0 || c.RetryMax < c.RetryInitial {
 		errs = append(errs, errors.New("retry_initial_interval must be positive and at most retry_max_interval"))

@@ -161,6 +161,9 @@ func (r *logReceiver) run(ctx context.Context, cur *durablelog.Cursor) {
 		rctx, cancel := context.WithTimeout(ctx, idlePoll)
 		entries, err := cur.Next(rctx, readEntries, readBytes)
 		cancel()
+		if err == nil && r.cfg.MaxBatchWait > 0 {
+			entries = r.linger(ctx, cur, entries)
+		}
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
 				continue
@@ -188,6 +191,40 @@ func (r *logReceiver) run(ctx context.Context, cur *durablelog.Cursor) {
 			i = j
 		}
 	}
+}
+
+// linger keeps reading for up to cfg.MaxBatchWait while the entries read hold fewer than cfg.MinBatchBytes of
+// payload. The entries it returns own their payloads (the cursor reuses its buffers on every read).
+func (r *logReceiver) linger(ctx context.Context, cur *durablelog.Cursor, entries []durablelog.Entry) []durablelog.Entry {
+	total := 0
+	for _, e := range entries {
+		total += len(e.Payload)
+	}
+	if total >= r.cfg.MinBatchBytes {
+		return entries
+	}
+	wctx, cancel := context.WithTimeout(ctx, r.cfg.MaxBatchWait)
+	defer cancel()
+	owned := ownEntries(nil, entries)
+	for total < r.cfg.MinBatchBytes {
+		more, err := cur.Next(wctx, readEntries, r.cfg.MaxBatchBytes-total)
+		if err != nil {
+			break // the wait is over (or the log failed: the next read reports it)
+		}
+		for _, e := range more {
+			total += len(e.Payload)
+		}
+		owned = ownEntries(owned, more)
+	}
+	return owned
+}
+
+func ownEntries(dst, src []durablelog.Entry) []durablelog.Entry {
+	for _, e := range src {
+		e.Payload = append([]byte(nil), e.Payload...)
+		dst = append(dst, e)
+	}
+	return dst
 }
 
 // groupEnd returns the end of the run of entries starting at i that are delivered as one request.

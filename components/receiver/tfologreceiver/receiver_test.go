@@ -247,3 +247,36 @@ func TestDeliveryWaitsForEveryPipeline(t *testing.T) {
 	require.NoError(t, lr.Shutdown(context.Background()))
 	require.NoError(t, tr.Shutdown(context.Background()))
 }
+
+// With min_batch_bytes and max_batch_wait, entries that arrive one at a time within the wait reach the
+// pipeline as one call; an entry with nothing after it is still delivered when the wait is over.
+func TestLingerMergesEntriesArrivingApart(t *testing.T) {
+	l := openLog(t, t.TempDir())
+	defer l.Close()
+	cfg := createDefaultConfig()
+	cfg.MaxBatchBytes, cfg.MinBatchBytes, cfg.MaxBatchWait = 1<<20, 1<<20, 400*time.Millisecond
+	require.NoError(t, cfg.Validate())
+	sink := &consumertest.LogsSink{}
+	r := startReceiver(t, l, cfg, sink)
+	defer r.Shutdown(context.Background())
+	for _, b := range []string{"a", "b", "c"} {
+		appendLogs(t, l, b)
+		time.Sleep(40 * time.Millisecond)
+	}
+	require.Eventually(t, func() bool { return len(bodies(sink)) == 3 }, 5*time.Second, 5*time.Millisecond)
+	assert.Len(t, sink.AllLogs(), 1, "entries that arrived within the wait are one call")
+	appendLogs(t, l, "d")
+	require.Eventually(t, func() bool { return len(bodies(sink)) == 4 }, 5*time.Second, 5*time.Millisecond)
+	assert.Equal(t, []string{"a", "b", "c", "d"}, bodies(sink))
+	assert.Len(t, sink.AllLogs(), 2)
+}
+
+func TestLingerConfigIsChecked(t *testing.T) {
+	cfg := createDefaultConfig()
+	cfg.MinBatchBytes = 1 << 10
+	assert.Error(t, cfg.Validate(), "min_batch_bytes without max_batch_wait")
+	cfg.MaxBatchWait = time.Second
+	assert.Error(t, cfg.Validate(), "min_batch_bytes without max_batch_bytes")
+	cfg.MaxBatchBytes = 1 << 20
+	assert.NoError(t, cfg.Validate())
+}
