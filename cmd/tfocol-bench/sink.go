@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	_ "github.com/mostynb/go-grpc-compression/nonclobbering/snappy" // TFOCOL_UPSTREAM_COMPRESSION=snappy
+	_ "github.com/mostynb/go-grpc-compression/nonclobbering/zstd"   // TFOCOL_UPSTREAM_COMPRESSION=zstd
 	"google.golang.org/grpc"
 	_ "google.golang.org/grpc/encoding/gzip" // the otlp exporter compresses with gzip by default
 	"google.golang.org/protobuf/encoding/protowire"

@@ -123,7 +123,12 @@ func (b *alertBook) add(e *engine, fired *receipts.Receipt, ev *receipts.AlertEv
 	if err != nil {
 		return
 	}
-	a := &openAlert{fired: fired, firedAt: at}
+	// Keep the receipt without its record: the record is a slice of the buffer all leaves of its request were
+	// cut into, which would stay in memory for as long as the alert is open; obs_alert_resolved needs only the
+	// fired receipt's id, name, severity, node, service and time.
+	kept := *fired
+	kept.Record = nil
+	a := &openAlert{fired: &kept, firedAt: at}
 	for i, r := range e.cfg.AlertResolutions {
 		if r.Alert == fired.Name {
 			k := matchKey(i, r, ev)
