@@ -566,11 +566,8 @@ func (r *runner) profile(tfocol pipeline, gw *gatewayConfig) ([]string, error) {
 	if err := os.MkdirAll(r.o.ProfileDir, 0o755); err != nil {
 		return nil, err
 	}
-	overlay := filepath.Join(r.tmp, "pprof.yaml")
-	exts := append(append([]string(nil), gw.Extensions...), "pprof")
-	yml := "extensions:\n  pprof:\n    endpoint: ${env:TFOCOL_BENCH_PPROF_ENDPOINT}\nservice:\n  extensions: [" +
-		strings.Join(exts, ", ") + "]\n"
-	if err := os.WriteFile(overlay, []byte(yml), 0o644); err != nil {
+	overlay, err := writePprofOverlay(gw, r.tmp)
+	if err != nil {
 		return nil, err
 	}
 	p := tfocol
@@ -591,6 +588,23 @@ func (r *runner) profile(tfocol pipeline, gw *gatewayConfig) ([]string, error) {
 		}
 	}
 	return files, nil
+}
+
+// writePprofOverlay writes the config overlay that adds a pprof extension on TFOCOL_BENCH_PPROF_ENDPOINT.
+func writePprofOverlay(gw *gatewayConfig, dir string) (string, error) {
+	overlay := filepath.Join(dir, "pprof.yaml")
+	exts := append(append([]string(nil), gw.Extensions...), "pprof")
+	yml := "extensions:\n  pprof:\n    endpoint: ${env:TFOCOL_BENCH_PPROF_ENDPOINT}\nservice:\n  extensions: [" +
+		strings.Join(exts, ", ") + "]\n"
+	return overlay, os.WriteFile(overlay, []byte(yml), 0o644)
+}
+
+func pprofOverlay(tb *runTB, gw *gatewayConfig, dir string) string {
+	overlay, err := writePprofOverlay(gw, dir)
+	if err != nil {
+		tb.Fatalf("%v", err)
+	}
+	return overlay
 }
 
 // fetch GETs a pprof endpoint into file.

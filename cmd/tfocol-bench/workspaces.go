@@ -192,6 +192,12 @@ func runWorkspaces(o options, gw *gatewayConfig, sink *countingSink, tmp string,
 		}
 		p.Env["TFOCOL_RECEIPT_INTERVAL"] = o.WS.Interval.String()
 		p.Env["TFOCOL_RECEIPT_GRACE"] = o.WS.Grace.String()
+		var pprofAddr string
+		if o.ProfileDir != "" {
+			pprofAddr = e2etest.FreeAddr(tb)
+			p.Env["TFOCOL_BENCH_PPROF_ENDPOINT"] = pprofAddr
+			p.Configs = append(p.Configs, pprofOverlay(tb, gw, tb.TempDir()))
+		}
 		c := e2etest.Start(tb, e2etest.Options{Name: name, Configs: p.Configs, ShippedSampling: true, Env: p.Env, Args: p.Args})
 		running.Store(c)
 		defer running.Store(nil)
@@ -261,6 +267,11 @@ func runWorkspaces(o options, gw *gatewayConfig, sink *countingSink, tmp string,
 		}
 		if rss, err := procfs.PeakRSS(pid); err == nil {
 			res.RSSMiB = float64(rss) / (1 << 20)
+		}
+		if pprofAddr != "" {
+			if err := os.MkdirAll(o.ProfileDir, 0o755); err == nil {
+				_ = fetch(pprofAddr, "/debug/pprof/heap", filepath.Join(o.ProfileDir, fmt.Sprintf("tfocol-workspaces-%d.heap.pprof", n)))
+			}
 		}
 		if !c.Running() {
 			tb.Fatalf("gateway exited during the run\n%s", c.Logs())
