@@ -439,8 +439,13 @@ func TestStatusAgentHeartbeatsAliveSilentStopped(t *testing.T) {
 		alive = a
 		return ok && a.State == ingeststatus.StateAlive
 	}, "the agent is alive")
-	hbs := agentHeartbeats(gw.Upstream)
-	require.NotEmpty(t, hbs)
+	// The status counts from the log; the upstream gets the heartbeat up to the forward consumer's
+	// max_batch_wait later.
+	var hbs []agentHeartbeat
+	e2etest.Eventually(t, 10*time.Second, func() bool {
+		hbs = agentHeartbeats(gw.Upstream)
+		return len(hbs) > 0
+	}, "the upstream got the agent's heartbeat")
 	assert.Equal(t, hbs[0].instanceID, alive.InstanceID)
 	assert.Equal(t, hbs[0].hostName, alive.HostName)
 	assert.EqualValues(t, 10, alive.IntervalSeconds)

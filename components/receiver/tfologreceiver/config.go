@@ -22,7 +22,8 @@ type Config struct {
 	// MinBatchBytes and MaxBatchWait let a merging consumer wait for more entries: when one read of the log
 	// brings fewer than MinBatchBytes, the receiver keeps reading for up to MaxBatchWait before it delivers.
 	// The entries are durable already, so waiting costs only latency; it saves an export call (gzip stream,
-	// gRPC round trip) per entry when requests arrive one at a time. 0 = deliver what one read brings.
+	// gRPC round trip) per entry when requests arrive one at a time. 0 = deliver what one read brings. The wait
+	// is for at most max_batch_bytes, and there is none when max_batch_bytes is 0 (entries are delivered alone).
 	MinBatchBytes int           `mapstructure:"min_batch_bytes"`
 	MaxBatchWait  time.Duration `mapstructure:"max_batch_wait"`
 	// RetryInitial and RetryMax bound the backoff between attempts of a failing consumer; it is retried forever.
@@ -76,9 +77,6 @@ func (c *Config) Validate() error {
 	}
 	if c.MinBatchBytes < 0 || c.MaxBatchWait < 0 {
 		errs = append(errs, errors.New("min_batch_bytes and max_batch_wait must not be negative"))
-	}
-	if c.MinBatchBytes > 0 && (c.MaxBatchBytes == 0 || c.MinBatchBytes > c.MaxBatchBytes) {
-		errs = append(errs, errors.New("min_batch_bytes needs max_batch_bytes at least as large (entries are delivered alone when max_batch_bytes is 0)"))
 	}
 	if (c.MinBatchBytes > 0) != (c.MaxBatchWait > 0) {
 		errs = append(errs, errors.New("min_batch_bytes and max_batch_wait are set together"))

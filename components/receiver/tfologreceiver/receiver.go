@@ -161,7 +161,7 @@ func (r *logReceiver) run(ctx context.Context, cur *durablelog.Cursor) {
 		rctx, cancel := context.WithTimeout(ctx, idlePoll)
 		entries, err := cur.Next(rctx, readEntries, readBytes)
 		cancel()
-		if err == nil && r.cfg.MaxBatchWait > 0 {
+		if err == nil && r.cfg.MaxBatchWait > 0 && r.cfg.MaxBatchBytes > 0 {
 			entries = r.linger(ctx, cur, entries)
 		}
 		if err != nil {
@@ -193,20 +193,21 @@ func (r *logReceiver) run(ctx context.Context, cur *durablelog.Cursor) {
 	}
 }
 
-// linger keeps reading for up to cfg.MaxBatchWait while the entries read hold fewer than cfg.MinBatchBytes of
-// payload. The entries it returns own their payloads (the cursor reuses its buffers on every read).
+// linger keeps reading for up to cfg.MaxBatchWait while the entries read hold fewer than cfg.MinBatchBytes (at
+// most cfg.MaxBatchBytes) of payload. The entries it returns own their payloads (the cursor reuses its buffers on every read).
 func (r *logReceiver) linger(ctx context.Context, cur *durablelog.Cursor, entries []durablelog.Entry) []durablelog.Entry {
 	total := 0
 	for _, e := range entries {
 		total += len(e.Payload)
 	}
-	if total >= r.cfg.MinBatchBytes {
+	want := min(r.cfg.MinBatchBytes, r.cfg.MaxBatchBytes)
+	if total >= want {
 		return entries
 	}
 	wctx, cancel := context.WithTimeout(ctx, r.cfg.MaxBatchWait)
 	defer cancel()
 	owned := ownEntries(nil, entries)
-	for total < r.cfg.MinBatchBytes {
+	for total < want {
 		more, err := cur.Next(wctx, readEntries, r.cfg.MaxBatchBytes-total)
 		if err != nil {
 			break // the wait is over (or the log failed: the next read reports it)

@@ -276,7 +276,22 @@ func TestLingerConfigIsChecked(t *testing.T) {
 	cfg.MinBatchBytes = 1 << 10
 	assert.Error(t, cfg.Validate(), "min_batch_bytes without max_batch_wait")
 	cfg.MaxBatchWait = time.Second
-	assert.Error(t, cfg.Validate(), "min_batch_bytes without max_batch_bytes")
-	cfg.MaxBatchBytes = 1 << 20
 	assert.NoError(t, cfg.Validate())
+	cfg.MinBatchBytes = -1
+	assert.Error(t, cfg.Validate())
+}
+
+// With max_batch_bytes 0 the receiver delivers entries alone and does not wait, whatever min_batch_bytes and
+// max_batch_wait say (an overlay that turns merging off must not leave a wait behind).
+func TestNoLingerWithoutMerging(t *testing.T) {
+	l := openLog(t, t.TempDir())
+	defer l.Close()
+	cfg := createDefaultConfig()
+	cfg.MinBatchBytes, cfg.MaxBatchWait = 1<<20, time.Hour
+	sink := &consumertest.LogsSink{}
+	r := startReceiver(t, l, cfg, sink)
+	defer r.Shutdown(context.Background())
+	appendLogs(t, l, "a", "b")
+	require.Eventually(t, func() bool { return len(bodies(sink)) == 2 }, 5*time.Second, 5*time.Millisecond)
+	assert.Len(t, sink.AllLogs(), 2, "each entry alone")
 }
