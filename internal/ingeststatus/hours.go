@@ -1,6 +1,7 @@
 package ingeststatus
 
 import (
+	"cmp"
 	"slices"
 	"time"
 )
@@ -93,34 +94,22 @@ func floorDiv(a, b int64) int64 {
 // slot is the ring index of Unix hour h (the per-consumer failure rings).
 func slot(h int64) int { return int(((h % Hours) + Hours) % Hours) }
 
-// at returns the counters of hour h, or nil when h is no longer (or not yet) in the last Hours hours of now or
-// of a later hour already counted (the clock went back).
+// at returns the counters of hour h, or nil when h is not in the last Hours hours of now, or of the latest hour
+// already counted (the clock went back).
 func (r *hourly) at(h, now int64) *counts {
 	if h <= now-Hours || h > now {
 		return nil
 	}
-	i := 0
-	for i < len(r.hs) && r.hs[i].Hour <= now-Hours {
-		i++
+	// Drop the hours that left the window; the rest stay sorted.
+	r.hs = slices.DeleteFunc(r.hs, func(c *counts) bool { return c.Hour <= now-Hours })
+	if n := len(r.hs); n > 0 && r.hs[n-1].Hour >= h+Hours {
+		return nil
 	}
-	if i > 0 {
-		r.hs = append(r.hs[:0], r.hs[i:]...) // hours that left the window
+	i, found := slices.BinarySearchFunc(r.hs, h, func(c *counts, h int64) int { return cmp.Compare(c.Hour, h) })
+	if !found {
+		r.hs = slices.Insert(r.hs, i, &counts{Hour: h})
 	}
-	for i, c := range r.hs {
-		switch {
-		case c.Hour == h:
-			return c
-		case c.Hour >= h+Hours:
-			return nil
-		case c.Hour > h:
-			c := &counts{Hour: h}
-			r.hs = slices.Insert(r.hs, i, c)
-			return c
-		}
-	}
-	c := &counts{Hour: h}
-	r.hs = append(r.hs, c)
-	return c
+	return r.hs[i]
 }
 
 // each calls fn for every hour within the last Hours hours of now, oldest first.

@@ -28,8 +28,8 @@ func TestWorkspaceMemoryFollowsTheHoursItSent(t *testing.T) {
 	runtime.KeepAlive(tl)
 }
 
-// The sparse hours keep the ring's rules: hours in any order come out oldest first, and an hour that left the
-// last Hours is dropped.
+// The sparse hours keep the ring's rules: hours in any order come out oldest first, an hour that left the last
+// Hours is dropped, and an hour a day older than the latest counted is refused.
 func TestHourlyKeepsTheLastHoursInOrder(t *testing.T) {
 	var r hourly
 	now := int64(1000)
@@ -57,5 +57,9 @@ func TestHourlyKeepsTheLastHoursInOrder(t *testing.T) {
 	}
 	if len(r.hs) != 4 {
 		t.Fatalf("%d hours kept", len(r.hs))
+	}
+	// The clock went back a day: an hour a day older than the latest one counted is refused, as the ring did.
+	if r.at(1000-Hours, 1000-Hours+1) != nil {
+		t.Fatal("an hour a day older than the latest counted was given counters")
 	}
 }
