@@ -45,9 +45,9 @@ func shippedConf(b testing.TB) *confmap.Conf {
 	return conf
 }
 
-func shippedProcessor(b testing.TB, id string, next consumer.Traces) processor.Traces {
+// shippedProcessorConfig is the factory and the configs/gateway.yaml configuration of processor id.
+func shippedProcessorConfig(b testing.TB, id string) (processor.Factory, component.ID, component.Config) {
 	b.Helper()
-	conf := shippedConf(b)
 	factories, err := components()
 	if err != nil {
 		b.Fatal(err)
@@ -58,14 +58,19 @@ func shippedProcessor(b testing.TB, id string, next consumer.Traces) processor.T
 	}
 	f := factories.Processors[cid.Type()]
 	cfg := f.CreateDefaultConfig()
-	sub, err := conf.Sub("processors::" + id)
+	sub, err := shippedConf(b).Sub("processors::" + id)
 	if err != nil {
 		b.Fatal(err)
 	}
 	if err := sub.Unmarshal(cfg); err != nil {
 		b.Fatal(err)
 	}
-	p, err := f.CreateTraces(context.Background(), processortest.NewNopSettings(cid.Type()), cfg, next)
+	return f, cid, cfg
+}
+
+// started starts p (failing b if it cannot) and shuts it down when b ends.
+func started[P component.Component](b testing.TB, p P, err error) P {
+	b.Helper()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -74,6 +79,13 @@ func shippedProcessor(b testing.TB, id string, next consumer.Traces) processor.T
 	}
 	b.Cleanup(func() { _ = p.Shutdown(context.Background()) })
 	return p
+}
+
+func shippedProcessor(b testing.TB, id string, next consumer.Traces) processor.Traces {
+	b.Helper()
+	f, cid, cfg := shippedProcessorConfig(b, id)
+	p, err := f.CreateTraces(context.Background(), processortest.NewNopSettings(cid.Type()), cfg, next)
+	return started(b, p, err)
 }
 
 // benchTraces is one request like cmd/tfocol-bench's genTraces: 100 spans, traces of 10.

@@ -87,10 +87,51 @@ func ReceiptLeaves(dir string, r *Receipt) ([][]byte, error) {
 		return nil, fmt.Errorf("%s is a %s: its leaves are receipt lines of the scroll, not records", r.ID, r.Type)
 	}
 	data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(r.StoragePath)))
+	if os.IsNotExist(err) {
+		if rm := findRemoval(dir, r.ID); rm != nil {
+			return nil, rm
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
 	return ReadRecords(data)
+}
+
+// RemovedError says that a receipt's batch file is missing because retention removed it, and by which receipt.
+type RemovedError struct {
+	Removal   RetentionRemoval
+	By        string // id of the obs_retention_applied receipt
+	Timestamp string // its timestamp
+}
+
+func (e *RemovedError) Error() string {
+	return fmt.Sprintf("batch file %s of receipt %s was removed by retention (%s, class %s, retain %s) in %s at %s: its records are gone, the receipt still commits to them by merkle_root %s",
+		e.Removal.StoragePath, e.Removal.ReceiptID, e.Removal.Reason, e.Removal.Class, e.Removal.Retain, e.By, e.Timestamp, e.Removal.MerkleRoot)
+}
+
+// findRemoval looks for the obs_retention_applied receipt that removed receipt id's batch file (nil if none or
+// the scroll cannot be read: the caller then reports the missing file as it is).
+func findRemoval(dir, id string) *RemovedError {
+	lines, err := ScrollLines(dir)
+	if err != nil {
+		return nil
+	}
+	for _, l := range lines {
+		if !bytes.Contains(l, []byte(TypeRetentionApplied)) {
+			continue
+		}
+		r, err := ParseReceipt(l)
+		if err != nil || r.Type != TypeRetentionApplied {
+			continue
+		}
+		for _, rm := range r.Removed {
+			if rm.ReceiptID == id {
+				return &RemovedError{Removal: rm, By: r.ID, Timestamp: r.Timestamp}
+			}
+		}
+	}
+	return nil
 }
 
 // BuildInclusionProof proves record index of receipt id in the scroll at dir, up to the current ROOT.

@@ -1,6 +1,7 @@
 package receiptexporter
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/tfocol/tfocol/internal/receipts"
 )
@@ -77,6 +80,14 @@ type openAlert struct {
 type alertBook struct {
 	open  map[string]*openAlert // by alert id
 	byKey map[string][]string   // resolution key -> alert ids, oldest first (closed ones removed lazily)
+	// order is the alert ids in the order their receipts were appended (closed ones removed lazily), so that
+	// the oldest can be forgotten when alert_max_open are open.
+	order []string
+	max   int
+}
+
+func newAlertBook(max int) *alertBook {
+	return &alertBook{open: map[string]*openAlert{}, byKey: map[string][]string{}, max: max}
 }
 
 // matchKey is the key an event has for rule i: the rule and the values (or absence) of its Match fields.
@@ -115,13 +126,15 @@ func (e *engine) isResolver(ev *receipts.AlertEvent) bool {
 	return false
 }
 
-func (b *alertBook) add(e *engine, fired *receipts.Receipt, ev *receipts.AlertEvent) {
+// add tracks a fired alert that a resolution rule can close. It returns the alerts forgotten to keep at most
+// alert_max_open open: the oldest, whose obs_alert_fired then stays without obs_alert_resolved.
+func (b *alertBook) add(e *engine, fired *receipts.Receipt, ev *receipts.AlertEvent) []*openAlert {
 	if _, ok := b.open[fired.ID]; ok {
-		return
+		return nil
 	}
 	at, err := time.Parse(time.RFC3339Nano, receipts.FiredAt(fired))
 	if err != nil {
-		return
+		return nil
 	}
 	// Keep the receipt without its record: the record is a slice of the buffer all leaves of its request were
 	// cut into, which would stay in memory for as long as the alert is open; obs_alert_resolved needs only the
@@ -136,8 +149,36 @@ func (b *alertBook) add(e *engine, fired *receipts.Receipt, ev *receipts.AlertEv
 			b.byKey[k] = append(b.byKey[k], fired.ID)
 		}
 	}
-	if len(a.keys) > 0 {
-		b.open[fired.ID] = a
+	if len(a.keys) == 0 {
+		return nil
+	}
+	b.open[fired.ID] = a
+	b.order = append(b.order, fired.ID)
+	var forgotten []*openAlert
+	for len(b.open) > b.max {
+		id := b.order[0]
+		b.order = b.order[1:]
+		if old := b.open[id]; old != nil {
+			b.forget(id, old)
+			forgotten = append(forgotten, old)
+		}
+	}
+	if len(b.order) > 2*len(b.open)+64 {
+		b.order = slices.DeleteFunc(b.order, func(id string) bool { return b.open[id] == nil })
+	}
+	return forgotten
+}
+
+// forget stops tracking an open alert, and drops it from its resolution keys so they do not grow.
+func (b *alertBook) forget(id string, a *openAlert) {
+	delete(b.open, id)
+	for _, k := range a.keys {
+		ids := slices.DeleteFunc(b.byKey[k], func(x string) bool { return x == id })
+		if len(ids) == 0 {
+			delete(b.byKey, k)
+		} else {
+			b.byKey[k] = ids
+		}
 	}
 }
 
@@ -176,13 +217,12 @@ func (e *engine) alertBook(wsDir string) (*alertBook, error) {
 	if b, ok := e.alertBooks[wsDir]; ok {
 		return b, nil
 	}
-	b := &alertBook{open: map[string]*openAlert{}, byKey: map[string][]string{}}
+	b := newAlertBook(e.cfg.AlertMaxOpen)
 	data, err := os.ReadFile(filepath.Join(e.cfg.Directory, wsDir, filepath.FromSlash(receipts.ReceiptsFile)))
 	if err != nil && !os.IsNotExist(err) {
 		return nil, err
 	}
 	lines, _ := receipts.SplitLines(data)
-	var resolved []string
 	for i, line := range lines {
 		r, err := receipts.ParseReceipt(line)
 		if err != nil {
@@ -194,16 +234,34 @@ func (e *engine) alertBook(wsDir string) (*alertBook, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s line %d: %w", receipts.ReceiptsFile, i+1, err)
 			}
-			b.add(e, r, ev)
+			// Replayed in log order, closing as it goes, the book forgets the same alerts it forgot live.
+			e.noteForgottenAlerts(len(b.add(e, r, ev)))
 		case receipts.TypeAlertResolved:
-			resolved = append(resolved, r.AlertID)
+			if a := b.open[r.AlertID]; a != nil {
+				b.forget(r.AlertID, a)
+			}
 		}
-	}
-	for _, id := range resolved {
-		delete(b.open, id) // byKey entries of closed alerts are skipped by closing
 	}
 	e.alertBooks[wsDir] = b
 	return b, nil
+}
+
+// noteForgottenAlerts counts open alerts forgotten for alert_max_open; logAlertsForgotten reports them.
+func (e *engine) noteForgottenAlerts(n int) {
+	if n > 0 {
+		e.alertsForgotten.n += n
+		e.tel.TfocolReceiptOpenAlertsForgotten.Add(context.Background(), int64(n))
+	}
+}
+
+// logAlertsForgotten warns of open alerts forgotten for alert_max_open, at most once a minute.
+func (e *engine) logAlertsForgotten(now time.Time) {
+	n, ok := e.alertsForgotten.due(now)
+	if !ok {
+		return
+	}
+	e.logger.Warn("a scroll had alert_max_open open alerts; the oldest were forgotten: they stay open in the receipts (obs_alert_fired without obs_alert_resolved) whatever event comes later",
+		zap.Int("alerts", n), zap.Int("alert_max_open", e.cfg.AlertMaxOpen))
 }
 
 func resolvedReceipt(a *openAlert, rec receipts.Record, ev *receipts.AlertEvent, now time.Time) *receipts.Receipt {

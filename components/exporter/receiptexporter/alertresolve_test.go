@@ -10,9 +10,13 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/tfocol/tfocol/components/exporter/receiptexporter/internal/metadata"
 	"github.com/tfocol/tfocol/internal/durablelog"
 	"github.com/tfocol/tfocol/internal/receipts"
 )
@@ -197,4 +201,63 @@ func TestOpenAlertsDoNotKeepTheirRequestInMemory(t *testing.T) {
 	grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
 	// Each request's leaves are ~150 KB: keeping them would grow the heap by ~15 MB.
 	require.Less(t, grown, int64(4<<20), "heap grew by %d bytes for %d open alerts", grown, requests)
+}
+
+// At most alert_max_open alerts of a scroll are tracked: the oldest are forgotten (counted; their success events
+// resolve nothing), the newest still resolve, and a restart rebuilds the same book from the receipt log.
+func TestOpenAlertsAreBoundedPerScroll(t *testing.T) {
+	dir := t.TempDir()
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	clock := &fakeClock{now: base.Add(time.Second)}
+	lg := newTestLog(clock)
+	cfg := testConfig(dir)
+	cfg.AlertMaxOpen = 3
+	start := func() *receiptExporter {
+		set := exportertest.NewNopSettings(metadata.Type)
+		set.TelemetrySettings = tel.NewTelemetrySettings()
+		e := newReceiptExporter(cfg, set)
+		e.now = clock.Now
+		require.NoError(t, e.startWith(context.Background(), componenttest.NewNopHost()))
+		return e
+	}
+	job := func(name string, i int, at time.Time) plog.Logs {
+		return contractEvent("ws", name, "prod-server-01", "error", at, map[string]any{"jobId": fmt.Sprintf("job-%d", i)})
+	}
+	scroll := filepath.Join(dir, "ws")
+	e := start()
+	for i := range 5 {
+		require.NoError(t, lg.logs(e, job("BackupFailure", i, base.Add(time.Duration(i)*time.Second))))
+	}
+	require.Len(t, readReceipts(t, scroll), 5)
+	forgotten := func() int64 {
+		m, err := tel.GetMetric("tfocol_receipt_open_alerts_forgotten")
+		require.NoError(t, err)
+		return m.Data.(metricdata.Sum[int64]).DataPoints[0].Value
+	}
+	require.EqualValues(t, 2, forgotten(), "jobs 0 and 1 forgotten")
+	require.NoError(t, lg.logs(e, job("BackupSucceeded", 0, base.Add(time.Hour))))
+	require.NoError(t, lg.logs(e, job("BackupSucceeded", 4, base.Add(time.Hour))))
+	rs := readReceipts(t, scroll)
+	require.Len(t, rs, 6, "the forgotten job-0 alert resolves nothing")
+	require.Equal(t, receipts.TypeAlertResolved, rs[5].Type)
+	require.Equal(t, rs[4].ID, rs[5].AlertID)
+	require.NoError(t, e.shutdown(context.Background()))
+
+	// Rebuilt from the log: jobs 2 and 3 open, 1 forgotten again (replay in log order), 4 resolved.
+	lg.restart()
+	e = start()
+	require.NoError(t, lg.logs(e, job("BackupSucceeded", 1, base.Add(2*time.Hour))))
+	require.NoError(t, lg.logs(e, job("BackupSucceeded", 2, base.Add(2*time.Hour))))
+	rs = readReceipts(t, scroll)
+	require.Len(t, rs, 7)
+	require.Equal(t, rs[2].ID, rs[6].AlertID)
+	require.NoError(t, e.shutdown(context.Background()))
+	verifyAll(t, dir)
+}
+
+func TestAlertMaxOpenIsChecked(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.AlertMaxOpen = 0
+	require.ErrorContains(t, cfg.Validate(), "alert_max_open must be at least 1")
 }

@@ -89,7 +89,7 @@ func (e *engine) commitAlerts(batch []*request, now time.Time) []error {
 			fired := alertReceipt(rec, ev, id, now)
 			p.receipts = append(p.receipts, fired)
 			if book != nil {
-				book.add(e, fired, ev)
+				e.noteForgottenAlerts(len(book.add(e, fired, ev)))
 			}
 		}
 	}

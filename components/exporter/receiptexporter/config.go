@@ -64,6 +64,9 @@ type Config struct {
 
 	// AlertResolutions say which events close an open alert with an obs_alert_resolved receipt (alertresolve.go).
 	AlertResolutions []AlertResolution `mapstructure:"alert_resolutions"`
+	// AlertMaxOpen bounds the open alerts tracked per scroll for alert_resolutions (each costs memory until it
+	// is resolved); beyond it the oldest is forgotten and stays open in the receipts.
+	AlertMaxOpen int `mapstructure:"alert_max_open"`
 	// Aggregates are the per-metric figures of obs_metric_snapshot receipts (aggregates.go).
 	Aggregates []AggregateConfig `mapstructure:"aggregates"`
 
@@ -88,6 +91,7 @@ func createDefaultConfig() *Config {
 		SLOReportInterval:  24 * time.Hour,
 		Anomaly:            defaultAnomalyConfig(),
 		AlertResolutions:   defaultAlertResolutions(),
+		AlertMaxOpen:       10000,
 		Retention:          defaultRetentionConfig(),
 	}
 }
@@ -122,6 +126,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TraceMaxOpen < 1 {
 		errs = append(errs, errors.New("trace_max_open must be at least 1"))
+	}
+	if c.AlertMaxOpen < 1 {
+		errs = append(errs, errors.New("alert_max_open must be at least 1"))
 	}
 	if c.WorkspaceAttribute == "" {
 		errs = append(errs, errors.New("workspace_attribute must be set"))

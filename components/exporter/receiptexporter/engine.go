@@ -72,9 +72,9 @@ type engine struct {
 	tspool     *traceSpool
 	// traceSpoolRotate is the trace spool file size; tests make it tiny.
 	traceSpoolRotate int64
-	// evicted counts traces completed early for trace_max_open since the last warning (logged at most per minute).
-	evicted       int
-	evictedLogged time.Time
+	// evicted counts traces completed early for trace_max_open, alertsForgotten open alerts forgotten for
+	// alert_max_open (alertresolve.go), each since its last warning.
+	evicted, alertsForgotten warnCount
 
 	// holds are the log entries held for open windows and traces (see holds.go); streams are the cursors that
 	// delivered to this engine, whose watermarks bound the present (see present).

@@ -115,6 +115,12 @@ func TestRetentionRemovesExpiredFilesPerClass(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, rep.Removed, 1)
 	require.Equal(t, logs.StoragePath, rep.Removed[0].StoragePath)
+	// Asking for its records (show --records, prove, correlate) says retention removed them, and by which receipt.
+	_, err = receipts.BuildInclusionProof(ws, logs.ID, 0)
+	var removed *receipts.RemovedError
+	require.ErrorAs(t, err, &removed)
+	require.Equal(t, rm.ID, removed.By)
+	require.ErrorContains(t, err, "removed by retention (expired, class logs, retain 2m)")
 	require.EqualValues(t, 1, removedCount(t, tel, receipts.ClassLogs, receipts.ReasonExpired))
 	require.Eventually(t, func() bool {
 		m, err := tel.GetMetric("tfocol_receipt_directory_bytes")
@@ -125,6 +131,8 @@ func TestRetentionRemovesExpiredFilesPerClass(t *testing.T) {
 	require.NoError(t, os.Remove(filepath.Join(wsB, filepath.FromSlash(errLogs.StoragePath))))
 	_, err = receipts.VerifyScroll(wsB, receipts.VerifyOptions{})
 	require.ErrorContains(t, err, "MISSING")
+	_, err = receipts.ReceiptLeaves(wsB, errLogs)
+	require.ErrorIs(t, err, os.ErrNotExist, "a file gone without a removal record is just missing")
 }
 
 // A crash after the removal is recorded and before the files are deleted leaves them recorded as removed (verify

@@ -123,6 +123,7 @@ func (e *engine) sealNext() {
 		e.completeIdleTraces(e.sealPresent, now)
 		e.emitDerived(e.sealPresent, now)
 		e.logEvictions(now)
+		e.logAlertsForgotten(now)
 	}
 }
 

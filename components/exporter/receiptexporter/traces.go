@@ -124,7 +124,7 @@ func (e *engine) makeRoomForTrace() {
 		if t.lingering {
 			e.forgetTrace(t) // no room to linger
 		}
-		e.evicted++
+		e.evicted.n++
 		e.tel.TfocolReceiptTracesCompletedEarly.Add(context.Background(), 1)
 	}
 }
@@ -146,12 +146,28 @@ func (e *engine) completeIdleTraces(present, now time.Time) {
 
 // logEvictions reports traces completed early for trace_max_open, at most once a minute.
 func (e *engine) logEvictions(now time.Time) {
-	if e.evicted == 0 || (!e.evictedLogged.IsZero() && now.Sub(e.evictedLogged) < time.Minute) {
+	n, ok := e.evicted.due(now)
+	if !ok {
 		return
 	}
 	e.logger.Warn("open traces reached trace_max_open; the oldest were completed before trace_idle (a significant one is sealed with the spans it had; later spans only go to the window batches)",
-		zap.Int("traces", e.evicted), zap.Int("trace_max_open", e.cfg.TraceMaxOpen))
-	e.evicted, e.evictedLogged = 0, now
+		zap.Int("traces", n), zap.Int("trace_max_open", e.cfg.TraceMaxOpen))
+}
+
+// warnCount counts events of one kind between warnings, which are logged at most once a minute.
+type warnCount struct {
+	n      int
+	logged time.Time
+}
+
+// due returns the count to warn of and resets it, or false if there is none or the last warning is recent.
+func (w *warnCount) due(now time.Time) (int, bool) {
+	if w.n == 0 || (!w.logged.IsZero() && now.Sub(w.logged) < time.Minute) {
+		return 0, false
+	}
+	n := w.n
+	w.n, w.logged = 0, now
+	return n, true
 }
 
 // forgetTrace drops an open trace, its references to the trace spool and its holds on log entries.

@@ -440,6 +440,10 @@ func showCmd() *cobra.Command {
 
 func printRecords(w io.Writer, scroll string, r *receipts.Receipt) error {
 	leaves, err := receipts.ReceiptLeaves(scroll, r)
+	var removed *receipts.RemovedError
+	if errors.As(err, &removed) {
+		return fmt.Errorf("%s: %w", scroll, err)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", filepath.Join(scroll, r.StoragePath), err)
 	}

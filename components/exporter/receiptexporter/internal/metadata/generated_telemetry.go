@@ -13,6 +13,7 @@ type TelemetryBuilder struct {
 	TfocolReceiptWindowsSealed        metric.Int64Counter
 	TfocolReceiptSealDuration         metric.Float64Histogram
 	TfocolReceiptTracesCompletedEarly metric.Int64Counter
+	TfocolReceiptOpenAlertsForgotten  metric.Int64Counter
 	// retention (receiptexporter/retention.go)
 	TfocolReceiptDirectoryBytes    metric.Int64Gauge
 	TfocolReceiptBatchFilesRemoved metric.Int64Counter
@@ -35,6 +36,9 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 	err = errors.Join(err, e)
 	tb.TfocolReceiptTracesCompletedEarly, e = m.Int64Counter("tfocol_receipt_traces_completed_early",
 		metric.WithDescription("Open traces completed before trace_idle because trace_max_open traces were open (sealed if significant, with the spans they had)."), metric.WithUnit("{trace}"))
+	err = errors.Join(err, e)
+	tb.TfocolReceiptOpenAlertsForgotten, e = m.Int64Counter("tfocol_receipt_open_alerts_forgotten",
+		metric.WithDescription("Open alerts no longer tracked because a scroll had alert_max_open open: they stay open in the receipts (obs_alert_fired without obs_alert_resolved)."), metric.WithUnit("{alert}"))
 	err = errors.Join(err, e)
 	tb.TfocolReceiptDirectoryBytes, e = m.Int64Gauge("tfocol_receipt_directory_bytes",
 		metric.WithDescription("Bytes under the receipt exporter's directory that count against retention.max_bytes (scrolls and caches; not the open windows' spools), measured at each retention sweep."),
