@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/big"
 	"regexp/syntax"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"unicode/utf8"
@@ -147,7 +148,46 @@ func (m *matcher) match(s string) bool {
 
 // compileFast mirrors a compiled schema; ok is false when it uses a keyword the fast path does not cover.
 func compileFast(s *jsonschema.Schema) (node *fastNode, ok bool) {
-	return (&fastCompiler{nodes: map[*jsonschema.Schema]*fastNode{}}).compile(s)
+	c := &fastCompiler{nodes: map[*jsonschema.Schema]*fastNode{}}
+	if node, ok = c.compile(s); !ok {
+		return nil, false
+	}
+	memo := map[*fastNode]int{}
+	for _, n := range c.nodes { // every subschema: one only reached through a property can loop too
+		if _, bounded := inPlacePaths(n, memo); !bounded {
+			return nil, false
+		}
+	}
+	return node, true
+}
+
+// maxInPlacePaths bounds the subschemas one value is evaluated against without descending into it.
+const maxInPlacePaths = 1000
+
+// inPlacePaths counts the evaluations of n's in-place applicators ($ref, allOf, anyOf, oneOf, not,
+// if/then/else) on one value. A cycle among them ({"$ref": "#", "not": {"$ref": "#"}}) never consumes
+// the document and doubles at every step, and shared subschemas can multiply too: such a schema is
+// left to the library, which reports the loop.
+func inPlacePaths(n *fastNode, memo map[*fastNode]int) (int, bool) {
+	if c, seen := memo[n]; seen {
+		return c, c > 0 // 0: on the current path, a cycle
+	}
+	memo[n] = 0
+	total := 1
+	for _, m := range slices.Concat([]*fastNode{n.ref, n.not, n.ifNode, n.thenNode, n.elseNode}, n.allOf, n.anyOf, n.oneOf) {
+		if m == nil {
+			continue
+		}
+		c, ok := inPlacePaths(m, memo)
+		if !ok {
+			return 0, false
+		}
+		if total += c; total > maxInPlacePaths {
+			return 0, false
+		}
+	}
+	memo[n] = total
+	return total, true
 }
 
 type fastCompiler struct {

@@ -135,3 +135,24 @@ func TestBuildDocument(t *testing.T) {
 	}
 	assert.ErrorIs(t, buildDocument(map[string]any{}, deep), errTooDeep)
 }
+
+// A cycle of in-place applicators never consumes the document and doubles at every step: such schemas, at the
+// root or under a property, are left to the library (found by FuzzFastPathGeneratedSchemas: the fast path ran
+// for 2^64 steps).
+func TestFastPathRefusesInPlaceCycles(t *testing.T) {
+	for _, raw := range []string{
+		`{"$ref":"#","not":{"$ref":"#"}}`,
+		`{"properties":{"a":{"$ref":"#/$defs/x"}},"$defs":{"x":{"allOf":[{"$ref":"#/$defs/x"}]}}}`,
+	} {
+		sch, err := compileSchema("mem://cycle.json", decodeJSON(t, []byte(raw)))
+		if err != nil {
+			continue // refused by the library's compiler: nothing reaches the fast path
+		}
+		_, ok := compileFast(sch)
+		require.False(t, ok, raw)
+	}
+	sch, err := compileSchema("mem://tree.json", decodeJSON(t, []byte(`{"properties":{"child":{"$ref":"#"}}}`)))
+	require.NoError(t, err)
+	_, ok := compileFast(sch)
+	require.True(t, ok, "recursion through a property consumes the document")
+}
